@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint pytest install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## run: install into .venv and run the six-stage pipeline on the bundled tweets
+run: install
+	$(BIN)/tweetops run
+
+## test: install what the tests need, then lint and run every test
+test: install-dev lint pytest
+
+lint: install-dev
+	$(BIN)/flake8 src api tests benchmarks
+
+pytest: install-dev
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+clean:
+	rm -rf data/interim data/processed data/features .pytest_cache .coverage
+	find models reports -mindepth 1 -not -name .gitkeep -exec rm -rf {} +

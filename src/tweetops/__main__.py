@@ -1,0 +1,3 @@
+from tweetops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Stage 2: validate, de-duplicate, label, split, and mark the label budget.
+
+Reads data/interim/ingested.parquet. Writes data/processed/{train,test,quarantine}.parquet and
+preparation.json. Every input row ends in exactly one of train, test or quarantine (with a
+reason), and the counts prove it: rows in = rows kept + rows quarantined.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from tweetops.config import LABELS, Config, LabelParams
+from tweetops.errors import TweetopsError
+from tweetops.io import read_json, write_json, write_parquet
+
+log = logging.getLogger("tweetops.data_preparation")
+
+
+def label_from_rating(rating: pd.Series, params: LabelParams) -> pd.Series:
+    """negative / neutral / positive from the mean rating, with the thresholds in params."""
+    labels = np.where(rating < params.negative_below, LABELS[0],
+                      np.where(rating > params.positive_above, LABELS[2], LABELS[1]))
+    return pd.Series(labels, index=rating.index, dtype="string").where(rating.notna())
+
+
+def validate(frame: pd.DataFrame, params: LabelParams) -> pd.DataFrame:
+    """Add `rating_value` (float or NaN when unrated) and `reason` (why a row is quarantined)."""
+    frame = frame.copy()
+    reason = frame["ingest_error"].astype("object")
+    text = frame["text"].fillna("")
+    reason = reason.where(reason.notna(), np.where(text.str.strip() == "", "text is empty", None))
+    reason = reason.where(reason.notna(), np.where(text.str.contains("\ufffd", regex=False),
+                                                   "text is not valid UTF-8", None))
+    raw = frame["rating"].str.strip()
+    value = pd.to_numeric(raw, errors="coerce")
+    not_number = raw.notna() & (raw != "") & value.isna()
+    reason = reason.where(reason.notna(), np.where(not_number, "rating is not a number: " + raw.fillna(""), None))
+    out_of_range = value.notna() & ((value < params.rating_min) | (value > params.rating_max))
+    reason = reason.where(
+        reason.notna(),
+        np.where(out_of_range, f"rating is outside [{params.rating_min:g}, {params.rating_max:g}]: " + raw.fillna(""), None),
+    )
+    reason = reason.where(reason.notna(), np.where(~np.isfinite(value.fillna(0.0)), "rating is not finite", None))
+    frame["rating_value"] = value.where(np.isfinite(value.fillna(0.0))).astype("float64")
+    frame["reason"] = pd.Series(reason, index=frame.index, dtype="string")
+    return frame
+
+
+def mark_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine every later copy of an id or of an exact text; the first one stays."""
+    frame = frame.copy()
+    for column in ("id", "text"):
+        valid = frame.loc[frame["reason"].isna(), [column, "source_row"]]
+        first = valid.groupby(column, sort=False)["source_row"].transform("first")
+        later = valid.index[valid[column].duplicated(keep="first")]
+        frame.loc[later, "reason"] = f"duplicate {column}: same as the row at line " + first[later].astype(str)
+    return frame
+
+
+def split(kept: pd.DataFrame, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/test split of the rated rows; unrated rows join train as unlabelled."""
+    sp = config.params.split
+    rated, unrated = kept[kept["label"].notna()], kept[kept["label"].isna()]
+    if rated["label"].nunique() < len(LABELS) or rated["label"].value_counts().min() < 2:
+        counts = rated["label"].value_counts().to_dict()
+        raise TweetopsError(f"need at least 2 rated rows of each label to split, found {counts}.")
+    train, test = train_test_split(rated, test_size=sp.test_size, random_state=sp.seed, stratify=rated["label"])
+    train = train.copy()
+    train["labeled"] = True
+    if sp.labeled_fraction < 1.0:
+        hidden, _ = train_test_split(train.index, train_size=1 - sp.labeled_fraction,
+                                     random_state=sp.seed, stratify=train["label"])
+        train.loc[hidden, "labeled"] = False
+    unrated = unrated.assign(labeled=False)
+    train = pd.concat([train, unrated]).sort_values("source_row")
+    return train, test.sort_values("source_row").assign(labeled=True)
+
+
+def run(config: Config) -> dict:
+    paths = config.paths
+    if not paths.ingested.exists():
+        raise TweetopsError(f"{paths.ingested} not found; run the data_ingestion stage first.")
+    ingested = pd.read_parquet(paths.ingested)
+    run_id = read_json(paths.ingestion_record)["run_id"]
+    frame = mark_duplicates(validate(ingested, config.params.labels))
+    quarantine = frame[frame["reason"].notna()]
+    kept = frame[frame["reason"].isna()].drop(columns=["reason", "ingest_error"])
+    kept = kept.assign(label=label_from_rating(kept["rating_value"], config.params.labels))
+    train, test = split(kept, config)
+
+    columns = ["id", "text", "rating_value", "label", "labeled", "source_row"]
+    write_parquet(paths.processed / "train.parquet", train[columns].rename(columns={"rating_value": "rating"}))
+    write_parquet(paths.processed / "test.parquet", test[columns].rename(columns={"rating_value": "rating"}))
+    write_parquet(paths.processed / "quarantine.parquet",
+                  quarantine[["source_row", "id", "rating", "text", "reason"]])
+    counts = {
+        "run_id": run_id,
+        "rows_in": len(ingested),
+        "rows_kept": len(kept),
+        "rows_quarantined": len(quarantine),
+        # The part of each reason before ":" names its kind; the rest is the row's detail.
+        "quarantine_reasons": quarantine["reason"].str.split(":").str[0].value_counts().to_dict(),
+        "train": len(train),
+        "train_labeled": int(train["labeled"].sum()),
+        "train_unlabeled": int((~train["labeled"]).sum()),
+        "test": len(test),
+        "labels": kept["label"].value_counts().reindex(LABELS, fill_value=0).astype(int).to_dict(),
+        "unrated": int(kept["label"].isna().sum()),
+    }
+    assert counts["rows_in"] == counts["rows_kept"] + counts["rows_quarantined"]
+    write_json(paths.processed / "preparation.json", counts)
+    log.info("%s rows in = %s kept + %s quarantined; train %s (%s labelled), test %s; labels %s",
+             counts["rows_in"], counts["rows_kept"], counts["rows_quarantined"], counts["train"],
+             counts["train_labeled"], counts["test"], counts["labels"])
+    return counts
+
+
+def main(argv=None) -> int:
+    from tweetops.cli import stage_main
+
+    return stage_main("data_preparation", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

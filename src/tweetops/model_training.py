@@ -1,0 +1,165 @@
+"""Stage 6: train the classifier, run the pseudo-label ablation, evaluate against baselines,
+and write the versioned bundle (ONE sklearn Pipeline from raw text to probabilities).
+
+Pseudo-labels are used only when they help: two models are fitted on the gold rows minus a
+validation split carved from them, one also on the confident pseudo-labels, and the better on
+that validation split decides. The decision is recorded either way.
+"""
+from __future__ import annotations
+
+import logging
+
+import joblib
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from tweetops import reports
+from tweetops.artifacts import git_commit, point_latest, save_bundle
+from tweetops.config import LABELS, Config, TrainingParams
+from tweetops.errors import TweetopsError
+from tweetops.evaluation import evaluate, vader_labels
+from tweetops.feature_engineering import paths_of
+from tweetops.io import read_json
+from tweetops.lexicon import compound
+from tweetops.logs import timed
+from tweetops.preprocessing import normalizer_from
+
+log = logging.getLogger("tweetops.model_training")
+
+
+def make_classifier(p: TrainingParams) -> LogisticRegression:
+    return LogisticRegression(C=p.C, class_weight=p.class_weight, max_iter=p.max_iter)
+
+
+def fit(p: TrainingParams, X, y, weight=None) -> LogisticRegression:
+    return make_classifier(p).fit(X, y, sample_weight=weight)
+
+
+def macro_f1(clf, X, y) -> float:
+    return evaluate(y, clf.predict(X))["macro_f1"]
+
+
+def ablation(p: TrainingParams, X, train: pd.DataFrame, pseudo: pd.DataFrame) -> dict:
+    """Decide on a validation split of the gold rows whether confident pseudo-labels help."""
+    gold = np.flatnonzero(train["labeled"].to_numpy(bool))
+    extra = np.flatnonzero(pseudo["confident"].to_numpy(bool))
+    if len(extra) == 0:
+        return {"used": False, "pseudo_rows": 0,
+                "reason": "no confident pseudo-labels (no unlabelled training rows, or none above min_confidence)"}
+    labels = train["label"].to_numpy(object)
+    fit_rows, val_rows = train_test_split(gold, test_size=p.validation_size, random_state=p.seed,
+                                          stratify=labels[gold])
+    pseudo_y = pseudo["pseudo_label"].to_numpy(object)
+    gold_only = fit(p, X[fit_rows], labels[fit_rows])
+    rows = np.concatenate([fit_rows, extra])
+    weights = np.concatenate([np.ones(len(fit_rows)), pseudo["confidence"].to_numpy(float)[extra]])
+    with_pseudo = fit(p, X[rows], np.concatenate([labels[fit_rows], pseudo_y[extra]]), weights)
+    f1_gold, f1_pseudo = macro_f1(gold_only, X[val_rows], labels[val_rows]), macro_f1(with_pseudo, X[val_rows], labels[val_rows])
+    used = f1_pseudo > f1_gold
+    return {
+        "used": bool(used), "pseudo_rows": int(len(extra)), "validation_rows": int(len(val_rows)),
+        "validation_macro_f1_gold_only": f1_gold, "validation_macro_f1_with_pseudo": f1_pseudo,
+        "reason": (f"pseudo-labels {'raised' if used else 'did not raise'} validation macro-F1 "
+                   f"({f1_gold:.4f} gold only vs {f1_pseudo:.4f} with pseudo-labels)"),
+    }
+
+
+def load_inputs(config: Config) -> dict:
+    files = paths_of(config)
+    processed, features = config.paths.processed, config.paths.features
+    needed = [files["transformer"], files["train"], files["test"], processed / "train_clean.parquet",
+              processed / "test_clean.parquet", features / "pseudo_labels.parquet"]
+    for path in needed:
+        if not path.exists():
+            raise TweetopsError(f"{path} not found; run the stages before model_training first (`tweetops run`).")
+    return {
+        "features": joblib.load(files["transformer"]),
+        "X_train": sparse.load_npz(files["train"]).tocsr(), "X_test": sparse.load_npz(files["test"]).tocsr(),
+        "train": pd.read_parquet(processed / "train_clean.parquet"),
+        "test": pd.read_parquet(processed / "test_clean.parquet"),
+        "pseudo": pd.read_parquet(features / "pseudo_labels.parquet"),
+        "ingestion": read_json(config.paths.ingestion_record),
+        "preparation": read_json(processed / "preparation.json"),
+        "clusters": read_json(features / "clusters.json"),
+    }
+
+
+def run(config: Config) -> dict:
+    p = config.params.training
+    d = load_inputs(config)
+    train, test, X, X_test = d["train"], d["test"], d["X_train"], d["X_test"]
+    run_id = d["ingestion"]["run_id"]
+
+    with timed(log, "pseudo-label ablation"):
+        abl = ablation(p, X, train, d["pseudo"])
+    log.info("ablation: %s", abl["reason"])
+
+    gold = np.flatnonzero(train["labeled"].to_numpy(bool))
+    labels = train["label"].to_numpy(object)
+    with timed(log, f"fitted the classifier on {len(gold):,} gold rows"):
+        supervised = fit(p, X[gold], labels[gold])
+    classifier = supervised
+    if abl["used"]:
+        extra = np.flatnonzero(d["pseudo"]["confident"].to_numpy(bool))
+        rows = np.concatenate([gold, extra])
+        y = np.concatenate([labels[gold], d["pseudo"]["pseudo_label"].to_numpy(object)[extra]])
+        weights = np.concatenate([np.ones(len(gold)), d["pseudo"]["confidence"].to_numpy(float)[extra]])
+        with timed(log, f"fitted the classifier on gold + {len(extra):,} pseudo-labelled rows"):
+            classifier = fit(p, X[rows], y, weights)
+
+    model = Pipeline([("normalize", normalizer_from(config)), ("features", d["features"]),
+                      ("classifier", classifier)])
+    # The served pipeline must agree with the stage matrices exactly: no training/serving skew.
+    served = model.predict_proba(test["text"].tolist())
+    if not np.allclose(served, classifier.predict_proba(X_test), atol=1e-9):
+        raise RuntimeError("the assembled pipeline disagrees with the stage features; refusing to save it")
+
+    y_test = test["label"].to_numpy(object)
+    predicted = np.array(LABELS, dtype=object)[served.argmax(axis=1)]
+    majority = DummyClassifier(strategy="most_frequent").fit(X[gold], labels[gold])
+    metrics = evaluate(y_test, predicted)
+    baselines = {
+        "majority_class": evaluate(y_test, majority.predict(X_test)),
+        "supervised_only": evaluate(y_test, supervised.predict(X_test)),
+        "vader_compound": evaluate(y_test, vader_labels(compound(test["text"]))),
+    }
+    log.info("test macro-F1 %.4f (accuracy %.4f); baselines: %s", metrics["macro_f1"], metrics["accuracy"],
+             ", ".join(f"{k} {v['macro_f1']:.4f}" for k, v in baselines.items()))
+
+    report_dir = config.paths.reports / run_id
+    manifest = {
+        "run_id": run_id,
+        "model_name": "tweet-sentiment",
+        "git_commit": git_commit(config.paths.root),
+        "labels": list(LABELS),
+        "params": config.params.to_dict(),
+        "data": {key: d["ingestion"][key] for key in ("source", "format", "sha256", "rows", "ingested_at")}
+        | {"preparation": d["preparation"]},
+        "metrics": metrics,
+        "baselines": baselines,
+        "ablation": abl,
+        "clustering": {k: v for k, v in d["clusters"].items() if k != "top_terms"},
+    }
+    written = reports.write_run_reports(report_dir, manifest, test, served)
+    bundle = save_bundle(model, config.paths.models / run_id, manifest)
+    point_latest(config.paths.models, run_id)
+    log.info("model bundle %s; reports %s", bundle, report_dir)
+    return {"run_id": run_id, "bundle": str(bundle), "reports": str(report_dir),
+            "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"],
+            "baselines": {k: v["macro_f1"] for k, v in baselines.items()}, "ablation_used": abl["used"],
+            "files": [str(w) for w in written]}
+
+
+def main(argv=None) -> int:
+    from tweetops.cli import stage_main
+
+    return stage_main("model_training", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

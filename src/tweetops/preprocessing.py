@@ -1,0 +1,98 @@
+"""Stage 3: tweet normalisation, as one scikit-learn transformer the served model runs too.
+
+What it does and why:
+- HTML entities (`&amp;`) are unescaped, so `&` and `<3` read as written.
+- URLs become `url` and @mentions `@user`: their exact value carries no sentiment, and swapping
+  one for another must not change a prediction.
+- `#word` becomes `word`: the tag's word keeps its sentiment for the lexicon.
+- Letters repeated 3+ times are cut to `max_char_repeat` ("sooooo" -> "soo"), so elongations share
+  n-grams with each other.
+- Case, punctuation, emoticons and emoji are kept: VADER reads ALL CAPS and "!!!" as intensity,
+  and the TF-IDF vectorisers lowercase on their own.
+
+Reads data/processed/{train,test}.parquet and writes {train,test}_clean.parquet with `text_clean`.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from tweetops.config import Config
+from tweetops.errors import TweetopsError
+from tweetops.io import write_parquet
+
+log = logging.getLogger("tweetops.preprocessing")
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+_HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
+_SPACES = re.compile(r"\s+")
+
+
+class TweetNormalizer(BaseEstimator, TransformerMixin):
+    """Raw tweet text in, normalised text out (stateless: fit learns nothing)."""
+
+    def __init__(self, replace_urls: bool = True, replace_mentions: bool = True, max_char_repeat: int = 2):
+        self.replace_urls = replace_urls
+        self.replace_mentions = replace_mentions
+        self.max_char_repeat = max_char_repeat
+
+    def fit(self, X, y=None):
+        return self
+
+    def normalize(self, text: str) -> str:
+        text = html.unescape(text)
+        if self.replace_urls:
+            text = _URL.sub(" url ", text)
+        if self.replace_mentions:
+            text = _MENTION.sub(" @user ", text)
+        text = _HASHTAG.sub(r"\1", text)
+        if self.max_char_repeat:
+            keep = r"\1" * self.max_char_repeat
+            text = re.sub(r"([A-Za-z])\1{%d,}" % self.max_char_repeat, keep, text)
+        return _SPACES.sub(" ", text).strip()
+
+    def transform(self, X):
+        return np.array([self.normalize(str(x)) for x in X], dtype=object)
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array(["text_clean"], dtype=object)
+
+
+def normalizer_from(config: Config) -> TweetNormalizer:
+    p = config.params.preprocessing
+    return TweetNormalizer(replace_urls=p.replace_urls, replace_mentions=p.replace_mentions,
+                           max_char_repeat=p.max_char_repeat)
+
+
+def run(config: Config) -> dict:
+    processed = config.paths.processed
+    normalizer = normalizer_from(config)
+    counts = {}
+    for part in ("train", "test"):
+        source = processed / f"{part}.parquet"
+        if not source.exists():
+            raise TweetopsError(f"{source} not found; run the data_preparation stage first.")
+        frame = pd.read_parquet(source)
+        frame["text_clean"] = normalizer.transform(frame["text"])
+        changed = int((frame["text_clean"] != frame["text"]).sum())
+        write_parquet(processed / f"{part}_clean.parquet", frame)
+        counts[part] = len(frame)
+        counts[f"{part}_changed"] = changed
+        log.info("normalised %s %s rows (%s changed)", f"{len(frame):,}", part, f"{changed:,}")
+    return counts
+
+
+def main(argv=None) -> int:
+    from tweetops.cli import stage_main
+
+    return stage_main("preprocessing", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
