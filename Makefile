@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint pytest install install-dev clean
+.PHONY: run test lint pytest install install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ run: install
 	$(BIN)/tweetops run
 
 ## test: install what the tests need, then lint and run every test
-test: install-dev lint pytest
+test: install-dev system-deps lint pytest
+
+## system-deps: Debian packages for the real servers the tests start (PostgreSQL, Docker, ...)
+system-deps:
+	scripts/install_system_deps.sh
 
 lint: install-dev
 	$(BIN)/flake8 src api tests benchmarks

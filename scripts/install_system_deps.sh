@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Debian packages the tests need for their real components, installed only when missing.
+# Called by `make test` (and so by .ci/run); a no-op on a machine that already has them.
+set -euo pipefail
+
+packages=(
+  postgresql      # a real PostgreSQL server for the prediction history tests
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]}; install them (as root: apt-get install ${missing[*]})." >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

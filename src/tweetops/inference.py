@@ -1,0 +1,85 @@
+"""The one inference core: find and load a verified bundle, validate texts, predict.
+
+The HTTP API, SageMaker's /invocations and batch-predict all call this module, so they
+cannot disagree.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tweetops.artifacts import Bundle, is_bundle, load_bundle
+from tweetops.config import LABELS
+from tweetops.errors import TweetopsError
+
+SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+# Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
+BAKED_MODEL_DIR = Path("/opt/tweetops/model")
+DEFAULT_MAX_CHARS = 1000
+
+
+class InputError(TweetopsError):
+    """A text the model cannot take; the message says what to fix."""
+
+
+def resolve_model_dir(explicit: str | Path | None = None) -> Path:
+    """MODEL_DIR, else /opt/ml/model when it holds a bundle, else the baked bundle, else models/latest."""
+    chosen = explicit or os.environ.get("MODEL_DIR")
+    if chosen:
+        return Path(chosen)
+    for candidate in (SAGEMAKER_MODEL_DIR, BAKED_MODEL_DIR):
+        if is_bundle(candidate):
+            return candidate
+    return Path("models") / "latest"
+
+
+def max_chars() -> int:
+    return int(os.environ.get("TWEETOPS_MAX_CHARS", DEFAULT_MAX_CHARS))
+
+
+def validate_text(text, limit: int | None = None) -> str:
+    """The text itself, or an InputError saying what is wrong with it."""
+    limit = limit or max_chars()
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}.")
+    if not text.strip():
+        raise InputError("text is empty; send the tweet's words.")
+    if len(text) > limit:
+        raise InputError(f"text has {len(text):,} characters; the limit is {limit:,}.")
+    return text
+
+
+@dataclass
+class Predictor:
+    bundle: Bundle
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.bundle.model.classes_)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.bundle.model.predict_proba(list(texts))
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        """One {label, probabilities} per text, in order."""
+        if not texts:
+            return []
+        proba = self.predict_proba(texts)
+        labels = self.labels
+        best = proba.argmax(axis=1)
+        return [{"label": labels[b], "probabilities": {label: float(p) for label, p in zip(labels, row)}}
+                for b, row in zip(best, proba)]
+
+
+def load_predictor(path: str | Path | None = None) -> Predictor:
+    bundle = load_bundle(resolve_model_dir(path))
+    if tuple(bundle.model.classes_) != LABELS:
+        raise TweetopsError(f"the model at {bundle.path} predicts {list(bundle.model.classes_)}, not {list(LABELS)}.")
+    return Predictor(bundle)
