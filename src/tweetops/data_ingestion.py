@@ -50,10 +50,10 @@ def standardise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 def run(config: Config) -> dict:
     data_params = config.params.data
     source = data_params.source
-    fmt = detect_format(source, data_params.format)
     with timed(log, f"read {source} ({scheme_of(source)})"):
         raw = read_bytes(source, root=config.paths.root, endpoint_url=data_params.s3_endpoint_url,
                          timeout=data_params.timeout_seconds)
+    fmt = detect_format(source, data_params.format)
     sha256 = hashlib.sha256(raw).hexdigest()
     with timed(log, f"parsed {len(raw):,} bytes as {fmt}"):
         frame = standardise(parse_table(raw, fmt, data_params.tsv_columns, name=source), source)

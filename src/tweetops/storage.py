@@ -47,7 +47,8 @@ def s3_client(endpoint_url: str | None = None, timeout: float = 30.0):
         s3={"addressing_style": "path"} if endpoint_url else {},
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.client("s3", endpoint_url=endpoint_url, config=config, region_name=region)
+    # A fresh session reads the credentials from the environment now, not when first used.
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config, region_name=region)
 
 
 def _s3_error(uri: str, exc: Exception) -> TweetopsError:
@@ -108,5 +109,23 @@ def write_bytes(uri: str, data: bytes, *, root: Path | None = None, endpoint_url
     bucket, key = split_s3(uri)
     try:
         s3_client(endpoint_url, timeout).put_object(Bucket=bucket, Key=key, Body=data)
+    except Exception as exc:
+        raise _s3_error(uri, exc) from exc
+
+
+def download_file(uri: str, path: Path, *, endpoint_url: str | None = None, timeout: float = 30.0) -> None:
+    """Stream an S3 object to a local file (ranged, parallel gets for big objects; never all in memory)."""
+    bucket, key = split_s3(uri)
+    try:
+        s3_client(endpoint_url, timeout).download_file(bucket, key, str(path))
+    except Exception as exc:
+        raise _s3_error(uri, exc) from exc
+
+
+def upload_file(path: Path, uri: str, *, endpoint_url: str | None = None, timeout: float = 30.0) -> None:
+    """Upload a local file as one S3 object (multipart when big); readers see the old object or the whole new one."""
+    bucket, key = split_s3(uri)
+    try:
+        s3_client(endpoint_url, timeout).upload_file(str(path), bucket, key)
     except Exception as exc:
         raise _s3_error(uri, exc) from exc

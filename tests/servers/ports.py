@@ -1,6 +1,7 @@
 """Helpers for the real servers the tests start on 127.0.0.1."""
 from __future__ import annotations
 
+import random
 import socket
 import time
 
@@ -9,6 +10,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_port_with_grpc(offset: int = 10000) -> int:
+    """A free port p whose p + offset is free too (SeaweedFS puts its gRPC port there)."""
+    for _ in range(200):
+        port = random.randint(20000, 65535 - offset - 1)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + offset))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair found on 127.0.0.1")
 
 
 def wait_until(check, timeout: float = 30.0, interval: float = 0.1, what: str = "server"):

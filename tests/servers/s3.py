@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.ports import free_port, wait_until
+from tests.servers.ports import free_port_with_grpc, wait_until
 
 ACCESS_KEY, SECRET_KEY = "tweetops-test", "tweetops-test-secret"
 
@@ -56,9 +56,11 @@ def s3_server(tmp_path_factory):
     config = {"identities": [{"name": "test", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                               "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
     (folder / "s3.json").write_text(json.dumps(config))
-    s3_port = free_port()
+    s3_port = free_port_with_grpc()
+    # Every SeaweedFS service also listens on its port + 10000 (gRPC): pick pairs that are free.
     command = [_weed(), "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               f"-master.port={free_port()}", f"-volume.port={free_port()}", "-filer", f"-filer.port={free_port()}",
+               f"-master.port={free_port_with_grpc()}", f"-volume.port={free_port_with_grpc()}",
+               "-filer", f"-filer.port={free_port_with_grpc()}",
                "-s3", f"-s3.port={s3_port}", f"-s3.config={folder / 's3.json'}",
                "-master.volumeSizeLimitMB=64", "-volume.max=8"]
     log = open(folder / "weed.log", "wb")
@@ -66,7 +68,13 @@ def s3_server(tmp_path_factory):
     server = S3Server(endpoint_url=f"http://127.0.0.1:{s3_port}")
     try:
         client = server.client()
-        wait_until(lambda: client.list_buckets() is not None, timeout=60, what="SeaweedFS S3")
+
+        def ready():
+            if process.poll() is not None:
+                raise pytest.fail(f"SeaweedFS exited early; see {folder / 'weed.log'}")
+            return client.list_buckets() is not None
+
+        wait_until(ready, timeout=60, what="SeaweedFS S3")
         yield server
     finally:
         os.killpg(process.pid, signal.SIGTERM)
