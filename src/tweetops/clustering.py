@@ -21,20 +21,22 @@ from sklearn.preprocessing import normalize
 
 from tweetops.config import LABELS, Config
 from tweetops.errors import TweetopsError
-from tweetops.feature_engineering import paths_of
+from tweetops.feature_engineering import fit_sample, paths_of
 from tweetops.io import read_json, write_json, write_parquet, write_text
 from tweetops.logs import timed
 
 log = logging.getLogger("tweetops.clustering")
 
 
-def cluster(X, n_clusters: int, n_components: int, seed: int) -> np.ndarray:
-    n_components = max(2, min(n_components, X.shape[1] - 1, X.shape[0] - 1))
-    projected = TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(X)
-    projected = normalize(projected)  # cosine geometry: TF-IDF directions, not lengths
-    kmeans = MiniBatchKMeans(n_clusters=min(n_clusters, X.shape[0]), random_state=seed, n_init=3,
-                             batch_size=4096)
-    return kmeans.fit_predict(projected)
+def cluster(X, n_clusters: int, n_components: int, seed: int, fit_rows: int) -> np.ndarray:
+    """Cluster ids for every row; the projection and centroids are fitted on a fixed-seed sample."""
+    sample = fit_sample(X.shape[0], fit_rows, seed)
+    n_components = max(2, min(n_components, X.shape[1] - 1, len(sample) - 1))
+    svd = TruncatedSVD(n_components=n_components, random_state=seed).fit(X[sample])
+    kmeans = MiniBatchKMeans(n_clusters=min(n_clusters, len(sample)), random_state=seed, n_init=3, batch_size=4096)
+    # normalize: cosine geometry, TF-IDF directions rather than lengths
+    kmeans.fit(normalize(svd.transform(X[sample])))
+    return kmeans.predict(normalize(svd.transform(X)))
 
 
 def pseudo_label(clusters: np.ndarray, labels: pd.Series, labeled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +73,10 @@ def render_report(summary: dict, sizes: pd.DataFrame, terms: dict) -> str:
              f"- unlabelled rows: {summary['unlabeled']:,}; pseudo-labelled with confidence >= "
              f"{summary['min_confidence']}: {summary['confident']:,}"]
     if summary["pseudo_label_accuracy"] is not None:
-        lines.append(f"- pseudo-label accuracy against the hidden gold labels: all {summary['pseudo_label_accuracy']:.3f}, "
-                     f"confident only {summary['confident_accuracy'] if summary['confident_accuracy'] is not None else 'n/a'}")
+        confident = summary["confident_accuracy"]
+        lines.append("- pseudo-label accuracy against the hidden gold labels: "
+                     f"all {summary['pseudo_label_accuracy']:.3f}, "
+                     f"confident only {'n/a' if confident is None else f'{confident:.3f}'}")
     lines += ["", "| cluster | size | gold negative | gold neutral | gold positive | top terms |",
               "|---:|---:|---:|---:|---:|---|"]
     for c, row in sizes.iterrows():
@@ -94,7 +98,7 @@ def run(config: Config) -> dict:
     run_id = read_json(config.paths.ingestion_record)["run_id"]
 
     with timed(log, f"clustered {X.shape[0]:,} tweets into {p.n_clusters} clusters"):
-        clusters = cluster(X, p.n_clusters, p.svd_components, p.seed)
+        clusters = cluster(X, p.n_clusters, p.svd_components, p.seed, p.fit_sample_rows)
     labeled = train["labeled"].to_numpy(bool)
     pseudo, confidence = pseudo_label(clusters, train["label"], labeled)
     unlabeled = ~labeled

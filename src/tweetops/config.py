@@ -57,6 +57,7 @@ class FeatureParams:
     char_min_df: int = 2
     max_features: int = 200000
     lexicon: bool = True
+    fit_sample_rows: int = 200000
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class ClusteringParams:
     svd_components: int = 100
     min_confidence: float = 0.6
     seed: int = 42
+    fit_sample_rows: int = 50000
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ def load_params(path: str | Path = "params.yaml", **overrides) -> Params:
     except yaml.YAMLError as exc:
         raise TweetopsError(f"params file {path} is not valid YAML: {exc}.")
     env_source = os.environ.get("TWEETOPS_SOURCE")
-    if env_source and "data.source" not in overrides:
+    if env_source and overrides.get("data.source") is None:
         overrides["data.source"] = env_source
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
     if endpoint:

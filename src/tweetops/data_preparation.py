@@ -41,7 +41,8 @@ def validate(frame: pd.DataFrame, params: LabelParams) -> pd.DataFrame:
     out_of_range = value.notna() & ((value < params.rating_min) | (value > params.rating_max))
     reason = reason.where(
         reason.notna(),
-        np.where(out_of_range, f"rating is outside [{params.rating_min:g}, {params.rating_max:g}]: " + raw.fillna(""), None),
+        np.where(out_of_range, f"rating is outside [{params.rating_min:g}, {params.rating_max:g}]: " + raw.fillna(""),
+                 None),
     )
     reason = reason.where(reason.notna(), np.where(~np.isfinite(value.fillna(0.0)), "rating is not finite", None))
     frame["rating_value"] = value.where(np.isfinite(value.fillna(0.0))).astype("float64")

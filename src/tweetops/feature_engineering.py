@@ -6,13 +6,17 @@ labels). Saves the fitted transformer and the train/test matrices under data/fea
 from __future__ import annotations
 
 import logging
+import os
 
 import joblib
+import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
+from tqdm import tqdm
 
 from tweetops.config import Config, FeatureParams
 from tweetops.errors import TweetopsError
@@ -35,6 +39,32 @@ def build_features(p: FeatureParams) -> FeatureUnion:
     return FeatureUnion(parts)
 
 
+def fit_sample(n_rows: int, limit: int, seed: int) -> np.ndarray:
+    """Sorted row indices of a fixed-seed sample of at most `limit` rows (all rows when fewer)."""
+    if n_rows <= limit:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=limit, replace=False))
+
+
+def n_jobs() -> int:
+    """Worker processes for chunked transforms: TWEETOPS_JOBS, else one per core."""
+    return int(os.environ.get("TWEETOPS_JOBS") or os.cpu_count() or 1)
+
+
+def transform_in_chunks(transformer, texts: list[str], chunk: int = 50000):
+    """Transform chunk by chunk, in parallel processes when there is more than one chunk.
+
+    The analyzers are pure Python, so processes (not threads) are what uses the cores; peak
+    memory is the output plus one chunk's intermediates per worker.
+    """
+    starts = range(0, len(texts), chunk)
+    if len(starts) <= 1:
+        return sparse.csr_matrix(transformer.transform(texts))
+    jobs = Parallel(n_jobs=min(n_jobs(), len(starts)), return_as="generator")(
+        delayed(transformer.transform)(texts[i:i + chunk]) for i in starts)
+    return sparse.vstack(list(tqdm(jobs, total=len(starts), desc="features", unit="chunk")), format="csr")
+
+
 def paths_of(config: Config) -> dict:
     folder = config.paths.features
     return {"transformer": folder / "features.joblib", "train": folder / "X_train.npz", "test": folder / "X_test.npz"}
@@ -43,7 +73,7 @@ def paths_of(config: Config) -> dict:
 def _save_npz(path, matrix) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            sparse.save_npz(handle, sparse.csr_matrix(matrix))
+            sparse.save_npz(handle, sparse.csr_matrix(matrix), compressed=False)  # speed over disk at scale
 
 
 def run(config: Config) -> dict:
@@ -54,18 +84,26 @@ def run(config: Config) -> dict:
         if not source.exists():
             raise TweetopsError(f"{source} not found; run the preprocessing stage first.")
         tables[part] = pd.read_parquet(source, columns=["text_clean"])
-    features = build_features(config.params.features)
-    with timed(log, f"fitted features on {len(tables['train']):,} training texts"):
-        X_train = features.fit_transform(tables["train"]["text_clean"].tolist())
+    p = config.params.features
+    features = build_features(p)
+    train_texts = tables["train"]["text_clean"].tolist()
+    sample = fit_sample(len(train_texts), p.fit_sample_rows, config.params.split.seed)
+    with timed(log, f"fitted features on {len(sample):,} of {len(train_texts):,} training texts"):
+        if len(sample) == len(train_texts):
+            X_train = features.fit_transform(train_texts)
+        else:
+            features.fit([train_texts[i] for i in sample])
+            X_train = transform_in_chunks(features, train_texts)
     with timed(log, f"transformed {len(tables['test']):,} test texts"):
-        X_test = features.transform(tables["test"]["text_clean"].tolist())
+        X_test = transform_in_chunks(features, tables["test"]["text_clean"].tolist())
     out = paths_of(config)
     with atomic_path(out["transformer"]) as tmp:
         joblib.dump(features, tmp)
     _save_npz(out["train"], X_train)
     _save_npz(out["test"], X_test)
     sizes = {name: len(t.vocabulary_) for name, t in features.transformer_list if hasattr(t, "vocabulary_")}
-    log.info("features: %s columns (%s), train %s x test %s", X_train.shape[1], sizes, X_train.shape[0], X_test.shape[0])
+    log.info("features: %s columns (%s), train %s x test %s", X_train.shape[1], sizes, X_train.shape[0],
+             X_test.shape[0])
     return {"n_features": int(X_train.shape[1]), "blocks": sizes, "train_rows": int(X_train.shape[0]),
             "test_rows": int(X_test.shape[0]), **{k: str(v) for k, v in out.items()}}
 

@@ -34,8 +34,10 @@ def plot_confusion(path: Path, matrix: list[list[int]], title: str) -> Path:
 
 
 def _metric_rows(manifest: dict) -> list[str]:
-    rows = ["| model | macro-F1 | accuracy | F1 negative | F1 neutral | F1 positive |", "|---|---:|---:|---:|---:|---:|"]
-    entries = [("**this model**", manifest["metrics"])] + [(name.replace("_", " "), m) for name, m in manifest["baselines"].items()]
+    rows = ["| model | macro-F1 | accuracy | F1 negative | F1 neutral | F1 positive |",
+            "|---|---:|---:|---:|---:|---:|"]
+    baselines = [(name.replace("_", " "), m) for name, m in manifest["baselines"].items()]
+    entries = [("**this model**", manifest["metrics"])] + baselines
     for name, m in entries:
         per = m["per_class"]
         rows.append(f"| {name} | {m['macro_f1']:.4f} | {m['accuracy']:.4f} | "
@@ -60,7 +62,8 @@ def render_summary(manifest: dict) -> str:
         "## Data counts", "",
         f"- rows in {prep['rows_in']:,} = kept {prep['rows_kept']:,} + quarantined {prep['rows_quarantined']:,}",
         f"- quarantine reasons: {prep['quarantine_reasons'] or 'none'}",
-        f"- train {prep['train']:,} ({prep['train_labeled']:,} with gold labels, {prep['train_unlabeled']:,} unlabelled), "
+        f"- train {prep['train']:,} ({prep['train_labeled']:,} with gold labels, "
+        f"{prep['train_unlabeled']:,} unlabelled), "
         f"test {prep['test']:,}",
         f"- labels: {', '.join(f'{k} {v:,}' for k, v in prep['labels'].items())}",
     ]

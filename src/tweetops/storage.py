@@ -55,7 +55,8 @@ def _s3_error(uri: str, exc: Exception) -> TweetopsError:
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(exc, NoCredentialsError):
-        return TweetopsError(f"cannot read {uri}: no AWS credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role.")
+        return TweetopsError(f"cannot read {uri}: no AWS credentials; "
+                             "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role.")
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "error")
         return TweetopsError(f"S3 refused {uri} ({code}); check the bucket, key and credentials.")

@@ -62,7 +62,8 @@ def s3_server(tmp_path_factory):
                f"-master.port={free_port_with_grpc()}", f"-volume.port={free_port_with_grpc()}",
                "-filer", f"-filer.port={free_port_with_grpc()}",
                "-s3", f"-s3.port={s3_port}", f"-s3.config={folder / 's3.json'}",
-               "-master.volumeSizeLimitMB=64", "-volume.max=8"]
+               # Each bucket is a collection that grows 7 volumes on its first write: room for ~14 buckets.
+               "-master.volumeSizeLimitMB=64", "-volume.max=100"]
     log = open(folder / "weed.log", "wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = S3Server(endpoint_url=f"http://127.0.0.1:{s3_port}")
