@@ -1,8 +1,9 @@
 """Model quality: mean macro-F1 over 5 stratified 80/20 splits of the bundled tweets, full labels.
 
-The project's model (as params.yaml configures it) side by side with its peers on the same
-splits: VADER's compound rule, word+char TF-IDF with logistic regression (no lexicon), and the
-majority class. Everything is fitted on each split's training part only.
+The project's model (as params.yaml configures it, trained with model_training's row weights)
+side by side with its peers on the same splits: VADER's compound rule, word+char TF-IDF with
+logistic regression (no lexicon), and the majority class. Everything is fitted on each split's
+training part only.
 
     .venv/bin/python benchmarks/quality.py
 """
@@ -25,7 +26,7 @@ from tweetops.data_preparation import label_from_rating
 from tweetops.evaluation import evaluate, vader_labels
 from tweetops.feature_engineering import build_features
 from tweetops.lexicon import compound
-from tweetops.model_training import make_classifier
+from tweetops.model_training import boundary_weights, make_classifier
 from tweetops.preprocessing import normalizer_from
 from tweetops.tables import parse_table
 
@@ -56,13 +57,17 @@ def main() -> None:
     raw = (ROOT / config.params.data.source).read_bytes()
     table = parse_table(raw, "tsv", config.params.data.tsv_columns)
     texts = table["text"].tolist()
-    y = label_from_rating(pd.to_numeric(table["rating"]), config.params.labels).to_numpy(object)
+    rating = pd.to_numeric(table["rating"])
+    y = label_from_rating(rating, config.params.labels).to_numpy(object)
+    weights = boundary_weights(rating, config.params.training, config.params.labels)
     vader = vader_labels(compound(texts))
     scores: dict[str, list[float]] = {}
     splitter = StratifiedShuffleSplit(n_splits=args.splits, test_size=0.2, random_state=42)
     for train, test in splitter.split(texts, y):
         for name, make in models(config).items():
-            model = make().fit([texts[i] for i in train], y[train])
+            model = make()
+            fit_params = {"classifier__sample_weight": weights[train]} if isinstance(model, Pipeline) else {}
+            model.fit([texts[i] for i in train], y[train], **fit_params)
             scores.setdefault(name, []).append(evaluate(y[test], model.predict([texts[i] for i in test]))["macro_f1"])
         scores.setdefault("VADER compound (±0.05)", []).append(evaluate(y[test], vader[test])["macro_f1"])
         print({k: round(v[-1], 4) for k, v in scores.items()}, flush=True)

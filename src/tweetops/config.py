@@ -57,6 +57,7 @@ class FeatureParams:
     char_min_df: int = 2
     max_features: int = 200000
     lexicon: bool = True
+    negation: bool = True
     fit_sample_rows: int = 200000
 
 
@@ -71,8 +72,9 @@ class ClusteringParams:
 
 @dataclass(frozen=True)
 class TrainingParams:
-    C: float = 1.0
+    C: float = 2.0
     class_weight: str | None = "balanced"
+    boundary_weights: bool = True
     max_iter: int = 3000
     validation_size: float = 0.2
     seed: int = 42

@@ -23,14 +23,16 @@ from tweetops.errors import TweetopsError
 from tweetops.io import atomic_path
 from tweetops.lexicon import VaderFeatures
 from tweetops.logs import timed
+from tweetops.preprocessing import mark_negation
 
 log = logging.getLogger("tweetops.feature_engineering")
 
 
 def build_features(p: FeatureParams) -> FeatureUnion:
     parts = [
-        ("word", TfidfVectorizer(ngram_range=(1, p.word_ngram_max), sublinear_tf=True,
-                                 max_features=p.max_features, token_pattern=r"(?u)[@#]?\b\w[\w']*\b")),
+        ("word", TfidfVectorizer(ngram_range=(1, p.word_ngram_max), sublinear_tf=True, max_features=p.max_features,
+                                 preprocessor=mark_negation if p.negation else str.lower,
+                                 token_pattern=r"(?u)[@#]?\b\w[\w']*\b")),
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(p.char_ngram_min, p.char_ngram_max),
                                  min_df=p.char_min_df, sublinear_tf=True, max_features=p.max_features)),
     ]

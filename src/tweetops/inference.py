@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sklearn
+from scipy import sparse
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 from tweetops.artifacts import Bundle, is_bundle, load_bundle
 from tweetops.config import LABELS
@@ -19,6 +22,7 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 # Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 DEFAULT_MAX_CHARS = 1000
+MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
 
 
 class InputError(TweetopsError):
@@ -52,6 +56,40 @@ def validate_text(text, limit: int | None = None) -> str:
     return text
 
 
+def validate_batch(texts, limit: int | None = None, max_items: int = MAX_BATCH) -> list[str]:
+    """The texts themselves, or an InputError naming the first bad one by its index."""
+    if not isinstance(texts, list):
+        raise InputError(f"texts must be a list of strings, got {type(texts).__name__}.")
+    if not texts:
+        raise InputError("texts is empty; send at least one text.")
+    if len(texts) > max_items:
+        raise InputError(f"texts has {len(texts):,} items; the limit is {max_items:,} per request, so split it.")
+    for i, text in enumerate(texts):
+        try:
+            validate_text(text, limit)
+        except InputError as exc:
+            raise InputError(f"texts[{i}]: {exc}") from None
+    return texts
+
+
+def fast_predict_proba(model: Pipeline, texts: list[str]) -> np.ndarray:
+    """model.predict_proba(texts), with the same fitted steps but without per-call overhead.
+
+    Measured on one text: Pipeline + FeatureUnion spend most of their time in input validation
+    and joblib dispatch, not in the model. Walking the steps directly, with validation of the
+    already-validated internal arrays switched off, is 2-3x faster and gives identical numbers
+    (tests/model/test_inference.py checks that it equals model.predict_proba exactly).
+    """
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        X = texts
+        for _, step in model.steps[:-1]:
+            if isinstance(step, FeatureUnion):
+                X = sparse.hstack([t.transform(X) for _, t in step.transformer_list if t != "drop"], format="csr")
+            else:
+                X = step.transform(X)
+        return model.steps[-1][1].predict_proba(X)
+
+
 @dataclass
 class Predictor:
     bundle: Bundle
@@ -65,7 +103,7 @@ class Predictor:
         return tuple(self.bundle.model.classes_)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        return self.bundle.model.predict_proba(list(texts))
+        return fast_predict_proba(self.bundle.model, list(texts))
 
     def predict(self, texts: list[str]) -> list[dict]:
         """One {label, probabilities} per text, in order."""

@@ -3,7 +3,7 @@ import pytest
 from sklearn.base import clone
 
 from tweetops.lexicon import VaderFeatures, vader_scores
-from tweetops.preprocessing import TweetNormalizer
+from tweetops.preprocessing import TweetNormalizer, mark_negation
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -38,3 +38,12 @@ def test_vader_features_read_sentiment_intensity_and_negation():
     assert rows[2, valence] > rows[0, valence]  # caps and exclamations intensify
     assert rows.shape == (4, len(names))
     assert vader_scores("😍")["compound"] > 0  # emoji are read by VADER, so they are kept
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("This is not good, but fine", "this is not good_neg , but fine"),
+    ("I don't like it. Love it!", "i don't like_neg it_neg . love it !"),
+    ("never again", "never again_neg"),
+])
+def test_negation_scope_is_marked_for_the_word_ngrams(raw, expected):
+    assert mark_negation(raw) == expected
