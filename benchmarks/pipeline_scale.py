@@ -3,55 +3,35 @@
 The data are made by resampling the bundled tweets: each synthetic tweet is a real tweet (with
 its rating) plus one to three words of another real tweet, so texts stay distinct (the
 preparation stage would quarantine exact duplicates) while the vocabulary stays that of real
-tweets. Each stage runs as its own process, as in the retrain workflow, and os.wait4 gives that
-process's own peak RSS.
+tweets. Each stage runs as its own process, as in the retrain workflow; its peak RSS is sampled
+from /proc (benchmarks/common.py says why not os.wait4).
 
     .venv/bin/python benchmarks/pipeline_scale.py --sizes 10000 100000 1000000
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from common import resampled_tweets, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
-RAW = ROOT / "data" / "raw" / "tweets_GroundTruth.txt"
 STAGES = ("data_ingestion", "data_preparation", "preprocessing", "feature_engineering", "clustering",
           "model_training")
 
 
-def resampled_tweets(n: int, seed: int = 0) -> pd.DataFrame:
-    tweets = pd.read_csv(RAW, sep="\t", header=None, names=["id", "rating", "text"], quoting=csv.QUOTE_NONE)
-    rng = np.random.default_rng(seed)
-    base = tweets.iloc[rng.integers(0, len(tweets), n)].reset_index(drop=True)
-    words = [t.split() for t in tweets["text"]]
-    donors = rng.integers(0, len(tweets), n)
-    counts = rng.integers(1, 4, n)
-    extra = [" ".join(words[d][:c]) for d, c in zip(donors, counts)]
-    return pd.DataFrame({"id": np.arange(1, n + 1), "rating": base["rating"],
-                         "text": base["text"].str.cat(extra, sep=" ")})
-
-
 def run_stage(stage: str, project: Path) -> dict:
-    env = {**os.environ, "TWEETOPS_HOME": str(project), "TWEETOPS_RUN_ID": f"scale-{project.name}"}
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", f"tweetops.{stage}", "--params", str(project / "params.yaml")],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"stage {stage} failed on {project.name}:\n{process.stderr.read().decode()[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    env = {"TWEETOPS_HOME": str(project), "TWEETOPS_RUN_ID": f"scale-{project.name}"}
+    result = run_measured([sys.executable, "-m", f"tweetops.{stage}", "--params", str(project / "params.yaml")],
+                          env=env)
+    if result["returncode"] != 0:
+        raise SystemExit(f"stage {stage} failed on {project.name}:\n{result['stderr'][-2000:]}")
+    return {"seconds": round(result["seconds"], 2), "peak_rss_mb": round(result["peak_rss_mb"], 1)}
 
 
 def measure(n: int, workdir: Path) -> dict:

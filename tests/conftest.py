@@ -1,14 +1,46 @@
-"""Shared fixtures: real servers on 127.0.0.1, and the bundled data."""
+"""Shared fixtures: the bundled data, one trained project, and real servers on 127.0.0.1."""
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.servers.docker import docker_daemon  # noqa: F401  (fixtures)
+from tests.servers.http import http_folder  # noqa: F401  (fixtures)
+from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.servers.s3 import s3_bucket, s3_server  # noqa: F401  (fixtures)
+from tweetops.cli import limit_threads
+
+limit_threads()  # as the CLI does: one BLAS thread, measured faster on these 2 shared cores
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "data" / "raw" / "tweets_GroundTruth.txt"
 
 
+def make_project(folder: Path) -> Path:
+    """A scratch project root holding params.yaml and the bundled raw data."""
+    (folder / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "params.yaml", folder / "params.yaml")
+    shutil.copy(RAW, folder / "data" / "raw" / RAW.name)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def raw_path() -> Path:
     return RAW
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory) -> Path:
+    """The whole pipeline run once on the bundled tweets, in a scratch root shared by the session."""
+    from tweetops.config import load_config
+    from tweetops.pipeline import run_all
+
+    root = make_project(tmp_path_factory.mktemp("trained"))
+    run_all(load_config(root / "params.yaml"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(trained_project) -> Path:
+    """The trained model bundle folder (models/<run_id>, reached through models/latest)."""
+    return (trained_project / "models" / "latest").resolve()

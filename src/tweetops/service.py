@@ -1,0 +1,56 @@
+"""What one serving process holds: the predictor, the history writer, and how a prediction is answered.
+
+HTTP-free, so the API routes and /invocations share one code path: predict, count, record.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from dataclasses import dataclass, field
+
+from tweetops import metrics
+from tweetops.history import History, new_record
+from tweetops.inference import Predictor, load_predictor
+
+log = logging.getLogger("tweetops.service")
+
+
+@dataclass
+class Service:
+    predictor: Predictor | None = None
+    history: History | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def ready(self) -> bool:
+        return self.predictor is not None
+
+    def start(self, model_dir=None, history: History | None = None) -> "Service":
+        """Load the verified model and start the history writer (raises TweetopsError on a bad model)."""
+        self.predictor = load_predictor(model_dir)
+        metrics.set_model(self.predictor.version)
+        self.history = history if history is not None else History().start()
+        log.info("serving model %s from %s; history in %s", self.predictor.version, self.predictor.bundle.path,
+                 self.history.engine.url.render_as_string(hide_password=True))
+        return self
+
+    def stop(self) -> None:
+        if self.history is not None:
+            self.history.close()
+            log.info("history flushed")
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    def predict(self, texts: list[str], request_id: str) -> list[dict]:
+        """Validated texts in, one {label, probabilities} per text out; recorded in the history."""
+        start = time.perf_counter()
+        results = self.predictor.predict(texts)
+        latency_ms = (time.perf_counter() - start) * 1000
+        version = self.predictor.version
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.history.record([new_record(request_id, text, r["label"], r["probabilities"], version, latency_ms, now)
+                             for text, r in zip(texts, results)])
+        metrics.count_predictions([r["label"] for r in results])
+        return results

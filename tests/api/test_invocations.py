@@ -1,0 +1,89 @@
+"""SageMaker's /invocations: JSON, JSON lines and CSV in; answers in kind; 415 for anything else."""
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tweetops.config import LABELS
+
+
+@pytest.fixture
+def texts(tweets) -> list[str]:
+    return [t for t in tweets[:40] if "\n" not in t and "\r" not in t][:10]
+
+
+@pytest.fixture
+def expected(service, texts) -> list[str]:
+    return [p["label"] for p in service.predictor.predict(texts)]
+
+
+def _labels_from_json(response) -> list[str]:
+    return [p["label"] for p in response.json()["predictions"]]
+
+
+def test_json_instances_of_strings(client, texts, expected):
+    response = client.post("/invocations", json={"instances": texts})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert _labels_from_json(response) == expected
+
+
+def test_json_bare_list_of_objects(client, texts, expected):
+    response = client.post("/invocations", json=[{"text": t} for t in texts])
+    assert _labels_from_json(response) == expected
+
+
+def test_jsonlines_in_and_out(client, texts, expected):
+    body = "\n".join(orjson.dumps(t if i % 2 else {"text": t}).decode() for i, t in enumerate(texts)) + "\n"
+    response = client.post("/invocations", content=body, headers={"content-type": "application/jsonlines"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/jsonlines"
+    lines = response.text.splitlines()
+    assert [orjson.loads(line)["label"] for line in lines] == expected
+
+
+def test_csv_one_text_per_line(client, texts, expected):
+    body = "\n".join(f'"{t.replace(chr(34), chr(34) * 2)}"' if i % 2 else t for i, t in enumerate(texts))
+    response = client.post("/invocations", content=body, headers={"content-type": "text/csv; charset=utf-8"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = [line.split(",") for line in response.text.splitlines()]
+    assert [row[0] for row in rows] == expected
+    assert all(len(row) == 1 + len(LABELS) and sum(map(float, row[1:])) == pytest.approx(1) for row in rows)
+
+
+def test_accept_chooses_the_answer_format(client, texts, expected):
+    response = client.post("/invocations", json={"instances": texts}, headers={"accept": "application/jsonlines"})
+    assert [orjson.loads(line)["label"] for line in response.text.splitlines()] == expected
+    response = client.post("/invocations", json={"instances": texts}, headers={"accept": "application/xml"})
+    assert response.status_code == 406
+
+
+def test_other_content_types_are_415(client):
+    response = client.post("/invocations", content=b"<text>hi</text>", headers={"content-type": "application/xml"})
+    assert response.status_code == 415
+    assert response.json()["detail"] == ("Content-Type application/xml is not supported; use one of "
+                                         "application/json, application/jsonlines, text/csv.")
+
+
+@pytest.mark.parametrize("content_type, body, message", [
+    ("application/json", b"{oops", None),
+    ("application/json", b'{"inputs": ["a"]}',
+     'a JSON object body needs an "instances" list; send {"instances": ["text", ...]}.'),
+    ("application/json", b'"just a string"', 'the JSON body must be {"instances": [...]} or a list of instances.'),
+    ("application/json", b'{"instances": []}', "texts is empty; send at least one text."),
+    ("application/json", b'{"instances": [{"body": "x"}]}', 'instances[0]: an object instance needs a "text" field.'),
+    ("application/json", b'{"instances": ["ok", 7]}', "texts[1]: text must be a string, got int."),
+    ("application/jsonlines", b'"ok"\nnot json\n', None),
+    ("text/csv", b"\n\n", "texts is empty; send at least one text."),
+    ("text/csv", b"\xff\xfe", "the CSV body is not UTF-8 text; send UTF-8, one text per line."),
+])
+def test_bad_invocations_are_422_with_a_clear_message(client, content_type, body, message):
+    response = client.post("/invocations", content=body, headers={"content-type": content_type})
+    assert response.status_code == 422
+    if message:
+        assert response.json()["detail"] == message
+    elif content_type == "application/json":
+        assert response.json()["detail"].startswith("the body is not valid JSON (")
+    else:
+        assert response.json()["detail"].startswith("line 2 is not valid JSON (")

@@ -1,0 +1,106 @@
+"""The real `tweetops serve`: refusal of a bad model, TLS, load, and SIGTERM flushing the history."""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import shutil
+import ssl
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.api.conftest import TWEETOPS, serve_env
+from tweetops.history import History
+
+
+def _run_serve(env: dict, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([TWEETOPS, "serve"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_tampered_model_is_refused_at_start_with_one_clear_line(trained_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_bundle, bundle)
+    with open(bundle / "model.joblib", "ab") as handle:
+        handle.write(b"\0")
+    result = _run_serve(serve_env(bundle, tmp_path), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {bundle / 'model.joblib'} does not match the sha256 "
+                                                  "in its manifest; refusing to load a modified model."]
+
+
+def test_a_missing_model_is_refused_at_start(tmp_path):
+    result = _run_serve(serve_env(tmp_path / "nothing", tmp_path), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: no model at {tmp_path / 'nothing'}; train one with `make run` or set MODEL_DIR."]
+
+
+def _self_signed(folder):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_with_a_self_signed_certificate(trained_bundle, tmp_path, start_server):
+    cert, key = _self_signed(tmp_path)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=1, TWEETOPS_TLS_CERT=cert, TWEETOPS_TLS_KEY=key)
+    server = start_server(env, verify=trusted)
+    assert server.url.startswith("https://")
+    with httpx.Client(base_url=server.url, verify=trusted) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        assert client.post("/predict", json={"text": "what a lovely morning"}).json()["label"] == "positive"
+    with pytest.raises(httpx.HTTPError):  # plain HTTP is not answered on the TLS port
+        httpx.get(server.url.replace("https://", "http://") + "/health", timeout=5)
+    with pytest.raises(httpx.ConnectError):  # and the certificate is checked, not ignored
+        httpx.get(server.url + "/health", timeout=5)
+    assert server.terminate() == 0
+
+
+def test_load_then_sigterm_every_answered_prediction_is_recorded(trained_bundle, tmp_path, start_server, tweets,
+                                                                 service):
+    # An hour between timed flushes: rows still buffered at SIGTERM reach the database only by the shutdown flush.
+    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, TWEETOPS_HISTORY_FLUSH_SECONDS=3600)
+    server = start_server(env)
+    texts = [tweets[i % len(tweets)] for i in range(2000)]
+    expected = [p["label"] for p in service.predictor.predict(texts)]
+
+    def send(indexes):
+        labels = {}
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for i in indexes:
+                response = client.post("/predict", json={"text": texts[i]})
+                labels[i] = response.json()["label"] if response.status_code == 200 else response.status_code
+        return labels
+
+    with ThreadPoolExecutor(8) as pool:
+        results = {}
+        for part in pool.map(send, [range(k, 2000, 8) for k in range(8)]):
+            results.update(part)
+    assert [results[i] for i in range(2000)] == expected  # no errors, and the same labels as in process
+
+    metrics = httpx.get(server.url + "/metrics").text  # summed over both workers
+    assert 'tweetops_http_requests_total{method="POST",route="/predict",status="200"} 2000.0' in metrics
+    assert server.terminate() == 0
+    assert "history flushed" in server.log()
+    history = History(url=f"sqlite:///{tmp_path / 'history.db'}", spool=tmp_path / "spool")
+    assert history.count() == 2000
+    assert history.pending() == 0

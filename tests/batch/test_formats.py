@@ -1,0 +1,58 @@
+"""Each format in and out: every row comes back, bad texts flagged, predictions = Predictor.predict_proba."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.batch.conftest import FORMATS, PROBA, bad_rows, read_output, write_input
+from tweetops import batch
+from tweetops.config import LABELS
+
+
+def check_output(out: pd.DataFrame, written: pd.DataFrame, fmt: str, predictor) -> None:
+    assert len(out) == len(written)
+    assert list(out.columns) == list(written.columns) + batch.ADDED_COLUMNS
+    assert out["id"].astype(str).tolist() == written["id"].astype(str).tolist()
+    bad = bad_rows(fmt)
+    for row, reason in bad.items():
+        assert reason in out.loc[row, "error"], (row, out.loc[row, "error"])
+        assert pd.isna(out.loc[row, "label"]) and out.loc[row, PROBA].isna().all()
+    good = [i for i in range(len(written)) if i not in bad]
+    assert out.loc[good, "error"].isna().all()
+    expected = predictor.predict_proba(written["text"].iloc[good].tolist())
+    np.testing.assert_allclose(out.loc[good, PROBA].to_numpy(dtype=float), expected, rtol=1e-12, atol=0)
+    assert out.loc[good, "label"].tolist() == [LABELS[i] for i in expected.argmax(axis=1)]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_keeps_every_row_and_flags_bad_texts(tmp_path, tweets, predictor, fmt):
+    source = tmp_path / f"tweets.{fmt}"
+    written = write_input(tweets, fmt, source)
+    summary = batch.run(str(source), str(tmp_path / f"predicted.{fmt}"), chunk_size=700, predictor=predictor)
+    assert summary["rows_in"] == summary["rows_out"] == len(tweets)
+    assert summary["rows_flagged"] == len(bad_rows(fmt))
+    assert summary["output"] == str(tmp_path / f"predicted.{fmt}")
+    check_output(read_output(tmp_path / f"predicted.{fmt}", fmt), written, fmt, predictor)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, f"predicted.{fmt}"])  # no temp left
+
+
+def test_unreadable_jsonl_lines_stay_as_flagged_rows(tmp_path, predictor):
+    source = tmp_path / "mixed.jsonl"
+    source.write_text('{"text": "what a lovely day"}\n{not json\n\n[1, 2]\n{"id": 7}\n')
+    batch.run(str(source), str(tmp_path / "out.jsonl"), predictor=predictor)
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["error"] for r in out] == [
+        None, "line 2 is not valid JSON.", "line 4 is not a JSON object.", "text is missing."]
+    assert [r["label"] is not None for r in out] == [True, False, False, False]
+    assert out[3]["id"] == 7 and out[1] == {c: None for c in batch.ADDED_COLUMNS} | {"error": out[1]["error"]}
+
+
+def test_predict_texts_gives_the_file_answer_row_by_row(tweets, predictor):
+    texts = tweets["text"].iloc[:12].tolist()  # row 10 is empty
+    rows = batch.predict_texts(texts, predictor)
+    proba = predictor.predict_proba([t for i, t in enumerate(texts) if i != 10])
+    good = [r for i, r in enumerate(rows) if i != 10]
+    np.testing.assert_allclose([[r[c] for c in PROBA] for r in good], proba, rtol=1e-12, atol=0)
+    assert rows[10] == {"label": None, **{c: None for c in PROBA}, "error": "text is empty; send the tweet's words."}
+    assert all(r["error"] is None and r["label"] in LABELS for r in good)
