@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint pytest install install-dev system-deps clean
+.PHONY: run test lint pytest install install-dev system-deps image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ system-deps:
 	scripts/install_system_deps.sh
 
 lint: install-dev
-	$(BIN)/flake8 src api tests benchmarks
+	$(BIN)/flake8 src api tests benchmarks scripts docker
+
+## image: the Docker image with the latest model baked in (tags tweetops:<run_id> and tweetops:<git sha>)
+image: install
+	@test -e models/latest || $(BIN)/tweetops run
+	scripts/build_image.sh --bundle models/latest
 
 pytest: install-dev
 	$(BIN)/pytest --cov --cov-report=term:skip-covered

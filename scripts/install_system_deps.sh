@@ -5,7 +5,10 @@ set -euo pipefail
 
 packages=(
   postgresql      # a real PostgreSQL server for the prediction history tests
+  debootstrap     # builds a stand-in python:3.11-slim base when no container registry is reachable
 )
+# The image tests need a Docker daemon: Debian's docker.io, unless one is installed already (Docker CE).
+command -v dockerd >/dev/null || packages+=(docker.io)
 
 missing=()
 for pkg in "${packages[@]}"; do

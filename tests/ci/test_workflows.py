@@ -1,0 +1,140 @@
+"""The retrain workflow's steps, run for real in a scratch copy of the repository.
+
+The two Docker steps (build, smoke test) are skipped here and proven by tests/e2e/test_image.py,
+which runs the same scripts/build_image.sh and scripts/smoke_test_image.py against a real daemon.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.ci.workflow_runner import KNOWN_ACTIONS, WorkflowRun, evaluate, load_workflow
+from tests.repo_copy import ROOT, copy_repo, head_sha
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+RETRAIN = WORKFLOWS / "manual_retrain_pipeline.yml"
+CI = WORKFLOWS / "ci_validation.yml"
+PROVEN_BY_IMAGE_TEST = "proven by tests/e2e/test_image.py (same script, real Docker daemon)"
+DOCKER_STEPS = {"Build the image with the artefacts baked in": PROVEN_BY_IMAGE_TEST,
+                "Smoke-test the image (/ping, /invocations, batch-predict)": PROVEN_BY_IMAGE_TEST}
+STAGE_STEPS = ["Stage 1: data_ingestion", "Stage 2: data_preparation", "Stage 3: preprocessing",
+               "Stage 4: feature_engineering", "Stage 5: clustering", "Stage 6: model_training"]
+RUN_ID = "424242"
+
+
+def scratch_clone(folder: Path) -> Path:
+    """A copy of the tree plus a .venv that sees this venv's packages, so `make install` runs for real
+    (pip finds every requirement already satisfied and installs the scratch copy's own tweetops)."""
+    root = copy_repo(folder)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / ".venv")], check=True)
+    pip_home = Path(sysconfig.get_paths()["purelib"])
+    purelib = next((root / ".venv" / "lib").glob("python3*/site-packages"))
+    (purelib / "zz_test_venv.pth").write_text(f"{pip_home}\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def retrain_run(tmp_path_factory):
+    """The workflow dispatched with non-default inputs, in its own scratch clone."""
+    root = scratch_clone(tmp_path_factory.mktemp("clone"))
+    run = WorkflowRun(RETRAIN, root, run_id=RUN_ID, sha=head_sha(), skip=DOCKER_STEPS,
+                      inputs={"log_level": "DEBUG", "labeled_fraction": "0.5",
+                              "data_source": "data/raw/tweets_GroundTruth.txt"})
+    run.run()
+    return run, root
+
+
+def test_retrain_workflow_runs_every_step_in_order(retrain_run):
+    run, _ = retrain_run
+    assert not run.failed(), run.report()
+    names = [r.name for r in run.results]
+    assert [n for n in names if n.startswith("Stage ")] == STAGE_STEPS  # each stage its own step, in order
+    assert names.index("Stage 6: model_training") < names.index(
+        "Promotion gate (the model must beat every baseline in its manifest)") < names.index(
+        "Upload the run's artefacts")
+
+
+def test_retrain_workflow_writes_the_run_artefacts_with_its_inputs(retrain_run):
+    import json
+
+    _, root = retrain_run
+    manifest = json.loads((root / "models" / RUN_ID / "manifest.json").read_text())
+    assert manifest["run_id"] == RUN_ID
+    assert manifest["git_commit"] == head_sha()
+    assert manifest["params"]["split"]["labeled_fraction"] == 0.5  # the dispatch input reached training
+    assert json.loads((root / "reports" / RUN_ID / "gate.json").read_text())["passed"] is True
+    for record in ("data/interim/ingestion.json", "data/processed/preparation.json"):
+        assert json.loads((root / record).read_text())["run_id"] == RUN_ID
+
+
+def test_retrain_workflow_skips_ecr_and_says_why_without_aws(retrain_run):
+    run, _ = retrain_run
+    by_name = {r.name: r for r in run.results}
+    for name in ("Log in to AWS with OIDC", "Log in to ECR", "Push both tags to ECR"):
+        assert by_name[name].status == "skipped" and "if" in by_name[name].detail
+    assert by_name["Upload the run's artefacts"].status == "success"
+    assert "ECR push skipped: repository variables not set: AWS_ROLE_ARN AWS_REGION ECR_REPOSITORY" in run.summary
+    assert "Gate: passed" in run.summary and "| **this run** |" in run.summary
+
+
+def test_a_failing_stage_names_its_step_and_still_writes_the_summary(tmp_path):
+    root = scratch_clone(tmp_path / "clone")
+    run = WorkflowRun(RETRAIN, root, run_id="777", sha=head_sha(), skip=DOCKER_STEPS,
+                      inputs={"data_source": "data/raw/missing.tsv"})
+    run.run()
+    failed = run.failed()
+    assert [r.name for r in failed] == ["Stage 1: data_ingestion"]
+    assert "does not exist" in failed[0].detail
+    statuses = {r.name: r.status for r in run.results}
+    assert statuses["Stage 2: data_preparation"] == "skipped"
+    assert statuses["Job summary"] == "success"
+    assert "No model bundle" in run.summary and "ECR push not reached" in run.summary
+
+
+def test_the_aws_path_runs_only_with_every_variable_and_oidc(tmp_path):
+    """With the variables set, the AWS steps are reached (and fail here: no cloud), after the gate."""
+    workflow = load_workflow(RETRAIN)
+    job = workflow["jobs"]["retrain"]
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert workflow["permissions"] == {"contents": "read"}
+    login = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials"))
+    assert set(login["with"]) == {"role-to-assume", "aws-region"}  # OIDC: no access keys
+    text = RETRAIN.read_text()
+    assert "secrets." not in text and "--build-arg" not in text  # never a secret, never as a build-arg
+    context = {"steps": {"aws": {"outputs": {"push": "true"}}}, "vars": {}, "inputs": {}, "github": {}}
+    assert evaluate("${{ steps.aws.outputs.push == 'true' }}", context) == "true"
+
+
+def test_every_action_is_pinned_known_and_given_its_required_inputs():
+    for path in (RETRAIN, CI):
+        for job in load_workflow(path)["jobs"].values():
+            for step in job["steps"]:
+                if "uses" not in step:
+                    continue
+                name, _, ref = step["uses"].partition("@")
+                assert len(ref) == 40, f"{path.name}: {step['uses']} is not pinned to a commit SHA"
+                assert name in KNOWN_ACTIONS, f"{path.name}: {name} unknown to the runner"
+                missing = [k for k in KNOWN_ACTIONS[name]["required"] if k not in (step.get("with") or {})]
+                assert not missing, f"{path.name}: {name} lacks {missing}"
+
+
+def test_ci_workflow_is_least_privilege_and_cancels_superseded_runs():
+    workflow = load_workflow(CI)
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+    assert set(workflow["on"]) == {"push", "pull_request"}
+    assert "secrets." not in CI.read_text().replace("Needs no secrets.", "")
+
+
+def test_scripts_the_workflows_call_exist_and_are_executable():
+    for script in ("scripts/build_image.sh", "scripts/smoke_test_image.py", "scripts/retrain_summary.py",
+                   "scripts/install_system_deps.sh"):
+        mode = (ROOT / script).stat().st_mode
+        assert mode & stat.S_IXUSR, f"{script} is not executable"
+    assert os.access(ROOT / "Dockerfile", os.R_OK)
