@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint pytest install install-dev system-deps image clean
+.PHONY: run test lint pytest install install-dev system-deps image deploy-plan clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ system-deps:
 	scripts/install_system_deps.sh
 
 lint: install-dev
-	$(BIN)/flake8 src api tests benchmarks scripts docker
+	$(BIN)/flake8 src api tests benchmarks scripts docker mlops_architecture.py
 
 ## image: the Docker image with the latest model baked in (tags tweetops:<run_id> and tweetops:<git sha>)
 image: install
@@ -42,6 +42,10 @@ image: install
 
 pytest: install-dev
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+## deploy-plan: print the aws cloudformation deploy commands for infra/ in dependency order (never calls aws)
+deploy-plan:
+	scripts/deploy_plan.sh
 
 clean:
 	rm -rf data/interim data/processed data/features .pytest_cache .coverage

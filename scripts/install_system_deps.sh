@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   postgresql      # a real PostgreSQL server for the prediction history tests
   debootstrap     # builds a stand-in python:3.11-slim base when no container registry is reachable
+  graphviz        # the `dot` binary the `diagrams` package renders mlops_architecture.py with
 )
 # The image tests need a Docker daemon: Debian's docker.io, unless one is installed already (Docker CE).
 command -v dockerd >/dev/null || packages+=(docker.io)
