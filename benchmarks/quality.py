@@ -26,8 +26,7 @@ from tweetops.data_preparation import label_from_rating
 from tweetops.evaluation import evaluate, vader_labels
 from tweetops.feature_engineering import build_features
 from tweetops.lexicon import compound
-from tweetops.model_training import boundary_weights, make_classifier
-from tweetops.preprocessing import normalizer_from
+from tweetops.model_training import assemble, boundary_weights, make_classifier
 from tweetops.tables import parse_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +36,9 @@ def models(config) -> dict:
     p = config.params
     no_lexicon = dataclasses.replace(p.features, lexicon=False)
     return {
-        "tweetops model": lambda: Pipeline([
-            ("normalize", normalizer_from(config)), ("features", build_features(p.features)),
-            ("classifier", make_classifier(p.training))]),
-        "TF-IDF + logistic regression (no lexicon)": lambda: Pipeline([
-            ("normalize", normalizer_from(config)), ("features", build_features(no_lexicon)),
-            ("classifier", make_classifier(p.training))]),
+        "tweetops model": lambda: assemble(config, build_features(p.features), make_classifier(p.training)),
+        "TF-IDF + logistic regression (no lexicon)": lambda: assemble(config, build_features(no_lexicon),
+                                                                      make_classifier(p.training)),
         "majority class": lambda: DummyClassifier(strategy="most_frequent"),
     }
 

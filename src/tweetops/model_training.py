@@ -38,6 +38,11 @@ def make_classifier(p: TrainingParams) -> LogisticRegression:
     return LogisticRegression(C=p.C, class_weight=p.class_weight, max_iter=p.max_iter)
 
 
+def assemble(config: Config, features, classifier) -> Pipeline:
+    """The served model: ONE Pipeline from raw text to class probabilities."""
+    return Pipeline([("normalize", normalizer_from(config)), ("features", features), ("classifier", classifier)])
+
+
 def fit(p: TrainingParams, X, targets: "TrainingRows", rows: np.ndarray) -> LogisticRegression:
     return make_classifier(p).fit(X[rows], targets.y[rows], sample_weight=targets.weight[rows])
 
@@ -138,8 +143,7 @@ def run(config: Config) -> dict:
         with timed(log, f"fitted the classifier on gold + {len(rows.pseudo):,} pseudo-labelled rows"):
             classifier = fit(p, X, rows, np.concatenate([rows.gold, rows.pseudo]))
 
-    model = Pipeline([("normalize", normalizer_from(config)), ("features", d["features"]),
-                      ("classifier", classifier)])
+    model = assemble(config, d["features"], classifier)
     # The served pipeline must agree with the stage matrices exactly: no training/serving skew.
     # Checked on a fixed sample of test rows, so millions of rows are not featurised twice.
     served = classifier.predict_proba(X_test)
