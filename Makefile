@@ -9,12 +9,12 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
-	$(PIP) install -r requirements.txt
+$(VENV)/.installed: requirements.txt requirements-train.txt pyproject.toml | $(BIN)/python
+	$(PIP) install -r requirements.txt -r requirements-train.txt
 	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+$(VENV)/.installed-dev: requirements-dev.txt ui/requirements.txt $(VENV)/.installed
 	$(PIP) install -r requirements-dev.txt
 	touch $@
 

@@ -7,6 +7,8 @@ packages=(
   postgresql      # a real PostgreSQL server for the prediction history tests
   debootstrap     # builds a stand-in python:3.11-slim base when no container registry is reachable
   graphviz        # the `dot` binary the `diagrams` package renders mlops_architecture.py with
+  chromium        # a real browser for the UI tests, driven by Playwright (its own download cannot work here)
+  chromium-driver # ChromeDriver, for tools that drive Chromium over WebDriver rather than CDP
 )
 # The image tests need a Docker daemon: Debian's docker.io, unless one is installed already (Docker CE).
 command -v dockerd >/dev/null || packages+=(docker.io)
