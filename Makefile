@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint pytest install install-dev system-deps image deploy-plan clean
+.PHONY: run test lint pytest install install-dev system-deps image deploy-plan clean ui ui-image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ system-deps:
 	scripts/install_system_deps.sh
 
 lint: install-dev
-	$(BIN)/flake8 src api tests benchmarks scripts docker mlops_architecture.py
+	$(BIN)/flake8 src api ui tests benchmarks scripts docker mlops_architecture.py
 
 ## image: the Docker image with the latest model baked in (tags tweetops:<run_id> and tweetops:<git sha>)
 image: install
@@ -42,6 +42,14 @@ image: install
 
 pytest: install-dev
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+## ui: the API and the web UI on 127.0.0.1 (trains models/latest first if missing); Ctrl-C stops both
+ui: install-dev
+	scripts/run_ui.sh
+
+## ui-image: the web UI's own small image (tweetops-ui), apart from the serving image
+ui-image:
+	docker build -t tweetops-ui ui/
 
 ## deploy-plan: print the aws cloudformation deploy commands for infra/ in dependency order (never calls aws)
 deploy-plan:

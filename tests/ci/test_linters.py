@@ -29,8 +29,9 @@ def run(*args, cwd=ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def test_hadolint_passes_the_dockerfile():
-    result = run(tool("hadolint"), "Dockerfile")
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "ui/Dockerfile"])
+def test_hadolint_passes_the_dockerfiles(dockerfile):
+    result = run(tool("hadolint"), dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,0 +1,115 @@
+"""UI fixtures: a real `tweetops serve` with an API key, real Streamlit processes, and Debian's Chromium."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.conftest import TWEETOPS, ServeProcess, serve_env
+from tests.servers.ports import free_port, wait_until
+from ui.client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "ui" / "app.py"
+STREAMLIT = str(Path(sys.executable).parent / "streamlit")
+SCREENSHOTS = ROOT / "reports" / "ui"
+API_KEY = "ui-test-key"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def api_server(trained_bundle, tmp_path_factory) -> ServeProcess:
+    """`tweetops serve` on the session's trained bundle, one worker, API keys on, SQLite history."""
+    folder = tmp_path_factory.mktemp("ui-api")
+    env = serve_env(trained_bundle, folder, TWEETOPS_API_KEYS=API_KEY, WEB_CONCURRENCY=1)
+    log_path = folder / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([TWEETOPS, "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    server = ServeProcess(process, f"http://127.0.0.1:{env['PORT']}", log_path)
+    try:
+        wait_until(lambda: process.poll() is not None or httpx.get(server.url + "/ping", timeout=2).status_code == 200,
+                   timeout=90, interval=0.25, what="tweetops serve")
+        if process.poll() is not None:
+            raise AssertionError(f"tweetops serve exited with {process.returncode}:\n{server.log()}")
+        yield server
+    finally:
+        if process.poll() is None:
+            server.terminate()
+
+
+@pytest.fixture(scope="session")
+def api(api_server) -> Client:
+    """The UI's own client, pointed at the test API with the right key."""
+    return Client(api_server.url, API_KEY)
+
+
+@pytest.fixture(scope="session")
+def start_ui(tmp_path_factory):
+    """start_ui(api_url, api_key) -> the base URL of a ready `streamlit run ui/app.py`; all stopped at the end."""
+    started = []
+
+    def start(api_url: str, api_key: str | None) -> str:
+        folder = tmp_path_factory.mktemp("ui")
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "TWEETOPS_API_KEY")}
+        env.update(API_URL=api_url, **({"TWEETOPS_API_KEY": api_key} if api_key else {}))
+        with open(folder / "streamlit.log", "wb") as log:
+            process = subprocess.Popen(
+                [STREAMLIT, "run", str(APP), "--server.headless", "true", "--server.address", "127.0.0.1",
+                 "--server.port", str(port), "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"],
+                env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: process.poll() is not None or httpx.get(url + "/_stcore/health", timeout=2).text == "ok",
+                   timeout=60, interval=0.2, what="streamlit")
+        if process.poll() is not None:
+            raise AssertionError(f"streamlit exited with {process.returncode}:\n"
+                                 f"{(folder / 'streamlit.log').read_text(errors='replace')}")
+        return url
+
+    yield start
+    for process in started:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def ui_url(api_server, start_ui) -> str:
+    """The UI talking to the running API with the right key."""
+    return start_ui(api_server.url, API_KEY)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; run scripts/install_system_deps.sh (it installs Debian's chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()

@@ -1,0 +1,192 @@
+"""The UI in Debian's Chromium, against a real API: each page, a file round trip, and the error messages.
+
+Screenshots of every page are saved under reports/ui/ for a reviewer.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+
+import pandas as pd
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.servers.ports import free_port, wait_until
+from tests.ui.conftest import API_KEY, SCREENSHOTS
+
+LABELS = {"negative", "neutral", "positive"}
+MAIN = "[data-testid=stMain]"
+
+
+@pytest.fixture(scope="module")
+def tweets(raw_path) -> pd.DataFrame:
+    return pd.read_csv(raw_path, sep="\t", header=None, names=["id", "rating", "text"], quoting=csv.QUOTE_NONE,
+                       dtype=str)
+
+
+def settle(page: Page) -> None:
+    """Streamlit has finished this run: no "running" widget, no element left over from the last run, no exception."""
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.locator("[data-testid=stElementContainer][data-stale=true]")).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def screenshot(page: Page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the window to fit it first."""
+    settle(page)
+    height = page.evaluate(f"() => document.querySelector('{MAIN}').scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": min(max(height, 900), 5000)})
+    page.wait_for_function(f"() => document.querySelector('{MAIN}').scrollHeight <= window.innerHeight")
+    settle(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png")
+
+
+def open_page(page: Page, url: str, title: str) -> None:
+    page.goto(url)
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    settle(page)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick an option in the Streamlit selectbox labelled `label`."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def classify(page: Page, text: str) -> None:
+    page.get_by_test_id("stTextArea").locator("textarea").fill(text)
+    page.get_by_role("button", name="Classify").click()
+
+
+def upload(page: Page, path) -> None:
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
+
+
+def alert(page: Page, text: str):
+    return page.get_by_test_id("stAlert").filter(has_text=text)
+
+
+def test_a_typed_tweet_shows_its_label_class_probabilities_and_model_version(page, ui_url, api, tweets):
+    text = tweets["text"].iloc[1]
+    expected = api.predict(text)
+    open_page(page, ui_url, "Classify a tweet")
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Connected · model {expected['model_version']}")
+    classify(page, text)
+    expect(page.get_by_test_id("stMetric").first).to_contain_text(expected["label"])
+    confidence = expected["probabilities"][expected["label"]]
+    expect(page.get_by_test_id("stMetric").nth(1)).to_contain_text(f"{confidence:.1%}")
+    expect(page.get_by_text(f"Model version {expected['model_version']}")).to_be_visible()
+    chart = page.get_by_test_id("stVegaLiteChart")
+    expect(chart.locator("canvas, svg").first).to_be_visible()
+    for label in LABELS:  # one bar per class, labelled on the axis
+        expect(chart).to_contain_text(label)
+    screenshot(page, "predict")
+
+
+def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(page, ui_url, api, tweets, tmp_path):
+    sample = tweets.head(1200).copy()
+    sample.loc[7, "text"] = ""  # a blank row: reported, not sent
+    path = tmp_path / "tweets.csv"
+    sample.to_csv(path, index=False)
+    open_page(page, ui_url + "/file", "Classify a file")
+    upload(page, path)
+    expect(page.get_by_role("combobox", name="Text column")).to_have_value("text")
+    page.get_by_role("button", name="Classify 1,200 rows").click()
+    expect(alert(page, "1 row had no text and was not classified (row 8).")).to_be_visible()
+    version = api.health()["model_version"]
+    expect(alert(page, f"Classified 1,199 texts with model {version}.")).to_be_visible()
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts).to_have_count(2)
+    expect(charts.first).to_contain_text("Labels")
+    expect(charts.nth(1)).to_contain_text("Confidence")
+    with page.expect_download() as download:
+        page.get_by_test_id("stDownloadButton").get_by_role("button").click()
+    assert download.value.suggested_filename == "tweets-predictions.csv"
+    download.value.save_as(tmp_path / "results.csv")
+    screenshot(page, "file")
+
+    results = pd.read_csv(tmp_path / "results.csv", dtype={"text": str})
+    kept = sample[sample["text"] != ""]
+    assert len(results) == 1199
+    assert results["row"].tolist() == [i + 1 for i in kept.index]
+    assert results["text"].tolist() == kept["text"].tolist()
+    assert set(results["label"]) == LABELS
+    assert results["label"].tolist() == [p["label"] for p in api.predict_batch(kept["text"].tolist()).predictions]
+    assert (results["model_version"] == version).all()
+
+
+def test_history_lists_recent_predictions_filters_by_label_and_downloads(page, ui_url, api, tweets, tmp_path):
+    before = api.predictions(limit=1)["total"]
+    api.predict_batch(tweets["text"].iloc[200:260].tolist())
+    wait_until(lambda: api.predictions(limit=1)["total"] >= before + 60, timeout=30, what="history records")
+    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)).isoformat()
+    total = api.predictions(since=since, limit=1)["total"]
+    open_page(page, ui_url + "/history", "Prediction history")
+    expect(page.get_by_text(f"Showing the {min(total, 1000):,} most recent of {total:,} matching predictions."))\
+        .to_be_visible()
+    expect(page.get_by_test_id("stVegaLiteChart")).to_contain_text("Labels over time")
+    screenshot(page, "history")
+
+    choose(page, "Label", "negative")
+    negative = api.predictions(label="negative", since=since, limit=1)["total"]
+    assert negative > 0
+    expect(page.get_by_text(f"Showing the {min(negative, 1000):,} most recent of {negative:,} matching predictions."))\
+        .to_be_visible()
+    settle(page)  # the download button of the unfiltered run stays on screen until this run replaces it
+    with page.expect_download() as download:
+        page.get_by_test_id("stDownloadButton").get_by_role("button").click()
+    download.value.save_as(tmp_path / "history.csv")
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert len(history) == min(negative, 1000) and set(history["label"]) == {"negative"}
+
+
+def test_model_page_shows_version_metrics_against_baselines_and_the_model_card(page, ui_url, api):
+    manifest = api.model()
+    open_page(page, ui_url + "/model", "The model")
+    metrics = page.get_by_test_id("stMetric")
+    expect(metrics.first).to_contain_text(manifest["run_id"])
+    expect(metrics.nth(1)).to_contain_text(f"{manifest['metrics']['macro_f1']:.3f}")
+    table = page.get_by_test_id("stTable")
+    for name in ("this model", *manifest["baselines"]):
+        expect(table).to_contain_text(name)
+    card = manifest.get("model_card")
+    if card:  # GET /model carries the bundle's card: its first line is drawn as markdown
+        first_line = next(line for line in card.splitlines() if line.strip()).lstrip("# ").strip()
+        expect(page.get_by_test_id("stMarkdown").filter(has_text=first_line).first).to_be_visible()
+    else:
+        expect(alert(page, "No model card in this bundle.")).to_be_visible()
+    screenshot(page, "model")
+
+
+def test_bad_input_gets_a_readable_message_in_the_page(page, ui_url, tweets, tmp_path):
+    open_page(page, ui_url, "Classify a tweet")
+    classify(page, "z" * 1001)
+    expect(alert(page, "Text has 1,001 characters; the limit is 1,000.")).to_be_visible()
+    settle(page)
+
+    open_page(page, ui_url + "/file", "Classify a file")
+    tweets[["id", "rating"]].head(30).to_csv(tmp_path / "scores.csv", index=False)
+    upload(page, tmp_path / "scores.csv")
+    expect(alert(page, "scores.csv has no text column (its columns: id, rating); add a column holding the tweets."))\
+        .to_be_visible()
+    settle(page)
+    (tmp_path / "empty.csv").write_bytes(b"")
+    upload(page, tmp_path / "empty.csv")
+    expect(alert(page, "empty.csv is empty; upload a file with one tweet per row.")).to_be_visible()
+    screenshot(page, "file-error")
+
+
+def test_an_api_that_is_down_or_refuses_the_key_is_explained_in_the_page(page, start_ui, api_server):
+    down = f"http://127.0.0.1:{free_port()}"
+    message = f"Cannot reach the API at {down}; check that it is running and that API_URL points to it."
+    open_page(page, start_ui(down, API_KEY), "Classify a tweet")
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stAlert")).to_have_text(message)
+    classify(page, "is anyone there?")
+    expect(page.get_by_test_id("stMain").get_by_test_id("stAlert")).to_have_text(message)
+    screenshot(page, "api-down")
+
+    open_page(page, start_ui(api_server.url, "not-the-key") + "/model", "The model")
+    expect(alert(page, "The API refused the request: the API key is not valid. Set TWEETOPS_API_KEY")).to_be_visible()
+    expect(page.get_by_test_id("stMetric")).to_have_count(0)  # nothing is drawn from a refusal

@@ -1,0 +1,107 @@
+"""The UI's HTTP client against a real `tweetops serve`: answers, chunking, history paging, error sentences."""
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+
+import pandas as pd
+import pytest
+
+from tests.servers.ports import free_port, wait_until
+from ui.client import MAX_BATCH, MAX_CHUNK_BYTES, ApiError, Client, chunks
+
+LABELS = {"negative", "neutral", "positive"}
+
+
+@pytest.fixture(scope="module")
+def texts(raw_path) -> list[str]:
+    frame = pd.read_csv(raw_path, sep="\t", header=None, names=["id", "rating", "text"], quoting=csv.QUOTE_NONE)
+    return frame["text"].astype(str).tolist()
+
+
+def test_one_tweet_gets_a_label_probabilities_and_the_served_model_version(api, trained_bundle, texts):
+    result = api.predict(texts[0])
+    assert result["label"] in LABELS
+    assert set(result["probabilities"]) == LABELS
+    assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+    assert result["model_version"] == json.loads((trained_bundle / "manifest.json").read_text())["run_id"]
+
+
+def test_a_batch_is_sent_in_chunks_in_order_and_reports_progress(api, texts):
+    seen = []
+    chunked = api.predict_batch(texts[:600], progress=lambda done, total: seen.append((done, total)), max_items=250)
+    assert seen == [(250, 600), (500, 600), (600, 600)]
+    whole = api.predict_batch(texts[:600])
+    assert [p["label"] for p in chunked.predictions] == [p["label"] for p in whole.predictions]
+    assert chunked.model_version == whole.model_version
+
+
+def test_chunks_stay_under_the_apis_item_and_body_limits_so_long_texts_are_accepted(api, texts):
+    # Real tweets, accented and repeated to 900 characters: JSON escapes each "é" as 6 bytes, so 1,000 of them
+    # (the item limit) are over the API's 1 MB body limit.
+    long_texts = [((t + " ") * (900 // len(t) + 1))[:900].replace("e", "é") for t in texts[:MAX_BATCH]]
+    parts = chunks(long_texts)
+    assert len(parts) == 2 and sum(map(len, parts)) == MAX_BATCH
+    assert all(len(json.dumps({"texts": part})) < MAX_CHUNK_BYTES for part in parts)
+    assert len(chunks(texts[:2500])) == 3  # short tweets: the 1,000-item limit decides
+    result = api.predict_batch(long_texts)
+    assert len(result.predictions) == MAX_BATCH
+    with pytest.raises(ApiError, match="^The request is over the API's size limit; send fewer or shorter texts.$"):
+        api.predict_batch(long_texts, max_bytes=10**8)  # all in one body
+
+
+def test_a_bad_text_in_a_later_chunk_is_named_by_its_position_in_the_whole_list(api, texts):
+    batch = texts[:1500]
+    batch[1234] = "x" * 1001
+    with pytest.raises(ApiError) as caught:
+        api.predict_batch(batch)
+    assert caught.value.index == 1234
+    assert str(caught.value) == "Text has 1,001 characters; the limit is 1,000."
+
+
+def test_a_text_over_the_limit_gets_the_apis_sentence(api):
+    with pytest.raises(ApiError, match="^Text has 1,001 characters; the limit is 1,000.$"):
+        api.predict("y" * 1001)
+
+
+def test_history_pages_past_the_apis_page_size_with_filters(api, texts):
+    before = api.predictions(limit=1)["total"]
+    api.predict_batch(texts[:1100])
+    wait_until(lambda: api.predictions(limit=1)["total"] >= before + 1100, timeout=30, what="history records")
+    items, total = api.recent_predictions(1050)
+    assert len(items) == 1050 and total >= before + 1100
+    assert len({item["id"] for item in items}) == 1050
+    times = [item["created_at"] for item in items]
+    assert times == sorted(times, reverse=True)  # newest first, across the two pages
+    negative, negative_total = api.recent_predictions(5000, label="negative")
+    assert negative and len(negative) == negative_total and {item["label"] for item in negative} == {"negative"}
+    tomorrow = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)).isoformat()
+    assert api.recent_predictions(10, since=tomorrow) == ([], 0)
+
+
+@pytest.mark.parametrize("key, message", [
+    ("not-the-key", "The API refused the request: the API key is not valid. Set TWEETOPS_API_KEY to a valid key "
+                    "and restart the UI."),
+    (None, "The API refused the request: an API key is required: send it as X-API-Key or Authorization: Bearer <key>. "
+           "Set TWEETOPS_API_KEY to a valid key and restart the UI."),
+])
+def test_a_wrong_or_missing_key_says_which_setting_to_fix(api_server, key, message):
+    client = Client(api_server.url, key)
+    assert client.health()["status"] == "ok"  # /health is open: the UI can say the API is up
+    with pytest.raises(ApiError) as caught:
+        client.model()
+    assert str(caught.value) == message
+
+
+def test_an_api_that_is_down_or_not_tweetops_gets_a_sentence_naming_the_url(http_folder):
+    down = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ApiError, match=f"^Cannot reach the API at {down}; check that it is running and that API_URL "
+                                       "points to it.$"):
+        Client(down).predict("hello")
+    folder, url = http_folder
+    (folder / "health").write_text("<html>not an API</html>")
+    with pytest.raises(ApiError, match="did not answer with JSON; check that API_URL points to the tweetops API.$"):
+        Client(url).health()
+    with pytest.raises(ApiError, match="has no such route; check that API_URL points to the tweetops API.$"):
+        Client(url).model()

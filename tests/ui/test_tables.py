@@ -1,0 +1,91 @@
+"""Uploaded files: reading CSV and JSON lines, finding the tweet column, and every message about a bad file."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+
+from ui.tables import FileError, as_csv, read_upload, results_table, text_columns, texts_in
+
+
+@pytest.fixture(scope="module")
+def raw_tweets(raw_path) -> pd.DataFrame:
+    """The bundled tweets as id, rating, text (strings), as a person would export them."""
+    return pd.read_csv(raw_path, sep="\t", header=None, names=["id", "rating", "text"], quoting=csv.QUOTE_NONE,
+                       dtype=str)
+
+
+def test_a_csv_of_real_tweets_is_read_whole_and_its_text_column_comes_first(raw_tweets):
+    frame = read_upload("tweets.csv", raw_tweets.to_csv(index=False).encode())
+    assert len(frame) == len(raw_tweets) == 4200
+    assert text_columns(frame) == ["text"]  # id and rating are numbers, not tweets
+    assert frame["text"].tolist() == raw_tweets["text"].tolist()
+
+
+def test_json_lines_and_a_semicolon_csv_are_read_with_the_tweet_column_named_as_the_person_named_it(raw_tweets):
+    sample = raw_tweets.head(50)
+    lines = "\n".join(json.dumps({"n": int(i), "tweet": t, "lang": "en"}) for i, t in zip(sample["id"], sample["text"]))
+    frame = read_upload("export.jsonl", lines.encode())
+    assert text_columns(frame)[0] == "tweet"
+    assert frame["tweet"].tolist() == sample["text"].tolist()
+    semicolons = read_upload("export.csv", sample.rename(columns={"text": "message"}).to_csv(index=False, sep=";")
+                             .encode())
+    assert text_columns(semicolons) == ["message"] and len(semicolons) == 50
+
+
+def test_blank_rows_are_reported_by_their_row_number_not_sent(raw_tweets):
+    sample = raw_tweets.head(5).copy()
+    sample.loc[[1, 3], "text"] = ["", "   "]
+    frame = read_upload("gaps.csv", sample.to_csv(index=False).encode())
+    texts, rows, blank = texts_in(frame, "text")
+    assert rows == [1, 3, 5] and blank == [2, 4]
+    assert texts == sample["text"].iloc[[0, 2, 4]].tolist()
+
+
+@pytest.mark.parametrize("name, data, limits, message", [
+    ("empty.csv", b"", {}, "empty.csv is empty; upload a file with one tweet per row."),
+    ("blank.jsonl", b"\n  \n", {}, "blank.jsonl is empty; upload a file with one tweet per row."),
+    ("header.csv", b"id,text\n", {}, "header.csv has no rows; upload a file with one tweet per row."),
+    ("big.csv", b"text\n" + b"a tweet\n" * 200, {"max_bytes": 1024},
+     "big.csv is 1.6 KB; the limit is 1.0 KB, so split it into smaller files."),
+    ("long.csv", b"text\n" + b"a tweet\n" * 11, {"max_rows": 10},
+     "long.csv has 11 rows; the limit is 10, so split it into smaller files."),
+    ("tweets.xlsx", b"PK\x03\x04", {}, "tweets.xlsx is neither CSV nor JSON lines; upload a .csv or .jsonl file."),
+    ("latin.csv", "text\ncaf\u00e9\n".encode("latin-1"), {},
+     "latin.csv is not UTF-8 text; save it as UTF-8 and upload it again."),
+    ("bad.jsonl", b'{"text": "fine"}\n{"text": broken}\n', {},
+     "Line 2 of bad.jsonl is not valid JSON; upload one JSON object per line."),
+    ("list.jsonl", b'["a tweet"]\n', {},
+     "Line 1 of list.jsonl is not a JSON object; upload one object per line, such as {\"text\": \"...\"}."),
+    ("quotes.csv", b'id,text\n1,"never closed\n', {}, None),
+])
+def test_a_bad_file_gets_one_sentence_that_says_what_to_do(name, data, limits, message):
+    with pytest.raises(FileError) as caught:
+        read_upload(name, data, **limits)
+    if message is None:  # the parser's own reason, wrapped in our sentence
+        assert str(caught.value).startswith(f"{name} could not be read as CSV (")
+        assert str(caught.value).endswith("); check its quoting and separators.")
+    else:
+        assert str(caught.value) == message
+
+
+def test_a_file_of_numbers_only_has_no_text_column_and_the_message_names_its_columns(raw_tweets):
+    frame = read_upload("scores.csv", raw_tweets[["id", "rating"]].head(20).to_csv(index=False).encode())
+    with pytest.raises(FileError, match=r"^scores.csv has no text column \(its columns: id, rating\); add a column "
+                                        r"holding the tweets.$"):
+        text_columns(frame, "scores.csv")
+
+
+def test_results_table_keeps_file_rows_and_round_trips_through_csv(raw_tweets):
+    texts = raw_tweets["text"].head(3).tolist()
+    predictions = [{"label": label, "probabilities": {"negative": n, "neutral": 0.1, "positive": 0.9 - n}}
+                   for label, n in (("positive", 0.05), ("negative", 0.8), ("neutral", 0.3))]
+    table = results_table(texts, [1, 4, 9], predictions, "run-1")
+    back = pd.read_csv(pd.io.common.BytesIO(as_csv(table)), dtype={"text": str})
+    assert back.columns.tolist() == ["row", "text", "label", "confidence", "p_negative", "p_neutral", "p_positive",
+                                     "model_version"]
+    assert back["row"].tolist() == [1, 4, 9] and back["text"].tolist() == texts
+    assert back["label"].tolist() == ["positive", "negative", "neutral"]
+    assert back["confidence"].round(6).tolist() == [0.85, 0.8, 0.6]

@@ -1,0 +1,1 @@
+"""The tweetops web UI (Streamlit) and its plain-Python helpers."""

@@ -1,0 +1,156 @@
+"""The UI's HTTP client for the tweetops API: requests, timeouts, chunking and readable error sentences.
+
+Plain Python (no Streamlit), so it is tested without a browser. The UI talks to the API over HTTP
+only, so it works the same against a local server and a deployed one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import requests
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+MAX_BATCH = 1000  # texts per /predict/batch request: the API's limit
+# Under the API's 1 MB body limit (MaxPayloadInMB), with room for JSON escaping of unusual characters.
+MAX_CHUNK_BYTES = 700_000
+HISTORY_PAGE = 1000  # GET /predictions answers at most 1,000 records a page
+BAD_ITEM = re.compile(r"^texts\[(\d+)\]: (.*)$", re.IGNORECASE | re.DOTALL)
+
+
+class ApiError(Exception):
+    """Something the person using the UI can act on, as one sentence.
+
+    `index` is set when the API refused one text of a batch: its position in the texts sent.
+    """
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index
+
+
+@dataclass
+class BatchResult:
+    predictions: list[dict]
+    model_version: str
+
+
+def chunks(texts: list[str], max_items: int = MAX_BATCH, max_bytes: int = MAX_CHUNK_BYTES) -> list[list[str]]:
+    """Split texts into requests that stay under both the API's item limit and its body size limit."""
+    out, current, size = [], [], 0
+    for text in texts:
+        cost = len(json.dumps(text)) + 2  # as requests sends it: escaped, ASCII, then ", "
+        if current and (len(current) >= max_items or size + cost > max_bytes):
+            out.append(current)
+            current, size = [], 0
+        current.append(text)
+        size += cost
+    if current:
+        out.append(current)
+    return out
+
+
+class Client:
+    """One API: base URL and optional key (sent as X-API-Key, never shown)."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["X-API-Key"] = api_key
+
+    @classmethod
+    def from_env(cls) -> "Client":
+        """API_URL and TWEETOPS_API_KEY, as the issue asks; API_TIMEOUT in seconds."""
+        return cls(os.environ.get("API_URL") or DEFAULT_URL, os.environ.get("TWEETOPS_API_KEY") or None,
+                   float(os.environ.get("API_TIMEOUT") or 30))
+
+    def _call(self, method: str, path: str, **kwargs) -> dict:
+        try:
+            response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except requests.exceptions.Timeout:
+            raise ApiError(f"The API at {self.url} did not answer within {self.timeout:g} seconds; "
+                           "try again, or send fewer texts at once.") from None
+        except requests.exceptions.RequestException:
+            raise ApiError(f"Cannot reach the API at {self.url}; check that it is running and that "
+                           "API_URL points to it.") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.ok and isinstance(body, (dict, list)):
+            return body
+        if response.ok:
+            raise ApiError(f"The server at {self.url} did not answer with JSON; check that API_URL points to "
+                           "the tweetops API.")
+        raise ApiError(self._problem(response.status_code, body))
+
+    def _problem(self, status: int, body) -> str:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        detail = detail if isinstance(detail, str) else None
+        if status == 401:
+            return (f"The API refused the request: {detail or 'an API key is required.'} "
+                    "Set TWEETOPS_API_KEY to a valid key and restart the UI.")
+        if status == 413:
+            return "The request is over the API's size limit; send fewer or shorter texts."
+        if status == 404 and detail is None:
+            return f"The server at {self.url} has no such route; check that API_URL points to the tweetops API."
+        if detail:
+            return f"The API could not answer: {detail}" if status >= 500 else detail[:1].upper() + detail[1:]
+        return f"The API answered with status {status}; see its log."
+
+    def health(self) -> dict:
+        return self._call("GET", "/health")
+
+    def model(self) -> dict:
+        """The served bundle's manifest (run id, metrics, baselines, and model_card when present)."""
+        return self._call("GET", "/model")
+
+    def predict(self, text: str) -> dict:
+        return self._call("POST", "/predict", json={"text": text})
+
+    def predict_batch(self, texts: list[str], progress: Callable[[int, int], None] | None = None,
+                      max_items: int = MAX_BATCH, max_bytes: int = MAX_CHUNK_BYTES) -> BatchResult:
+        """Every text's prediction, in order, sent in chunks; progress(done, total) after each chunk."""
+        predictions, version = [], ""
+        for chunk in chunks(texts, max_items, max_bytes):
+            start = len(predictions)
+            try:
+                body = self._call("POST", "/predict/batch", json={"texts": chunk})
+            except ApiError as exc:
+                raise _with_index(exc, start) from None
+            predictions.extend(body["predictions"])
+            version = body["model_version"]
+            if progress:
+                progress(len(predictions), len(texts))
+        return BatchResult(predictions, version)
+
+    def predictions(self, label: str | None = None, since: str | None = None, until: str | None = None,
+                    limit: int = 100, offset: int = 0) -> dict:
+        """One page of the prediction history, newest first; since/until are ISO times."""
+        params = {"label": label, "since": since, "until": until, "limit": limit, "offset": offset}
+        return self._call("GET", "/predictions", params={k: v for k, v in params.items() if v is not None})
+
+    def recent_predictions(self, most: int, **filters) -> tuple[list[dict], int]:
+        """Up to `most` records matching the filters, newest first, and how many match in all."""
+        items, total = [], 0
+        while len(items) < most:
+            page = self.predictions(limit=min(HISTORY_PAGE, most - len(items)), offset=len(items), **filters)
+            items.extend(page["items"])
+            total = page["total"]
+            if not page["items"] or len(items) >= total:
+                break
+        return items, total
+
+
+def _with_index(error: ApiError, start: int) -> ApiError:
+    """The API names a bad text by its index in the chunk ("Texts[3]: text is empty; ..."); keep its overall index."""
+    match = BAD_ITEM.match(str(error))
+    if not match:
+        return error
+    reason = match.group(2)
+    return ApiError(reason[:1].upper() + reason[1:], index=start + int(match.group(1)))

@@ -1,0 +1,130 @@
+"""Uploaded files in, result tables out: reading CSV / JSON lines, picking the text column, shaping results.
+
+Plain pandas (no Streamlit), so every message a person can get about a file is tested without a browser.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pandas as pd
+
+from ui.client import ApiError
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 100_000  # 100 batch requests of 1,000: a few minutes at most against one API worker
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+PREFERRED_COLUMNS = ("text", "tweet", "content", "message", "body")
+
+
+class FileError(ApiError):
+    """A file the UI cannot use; the message says what to change."""
+
+
+def read_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES, max_rows: int = MAX_ROWS) -> pd.DataFrame:
+    """The uploaded file as a table of strings, or a FileError saying what is wrong with it."""
+    lower = name.lower()
+    if not lower.endswith(CSV_SUFFIXES + JSON_SUFFIXES):
+        raise FileError(f"{name} is neither CSV nor JSON lines; upload a .csv or .jsonl file.")
+    if len(data) > max_bytes:
+        raise FileError(f"{name} is {_size(len(data))}; the limit is {_size(max_bytes)}, "
+                        "so split it into smaller files.")
+    if not data.strip():
+        raise FileError(f"{name} is empty; upload a file with one tweet per row.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileError(f"{name} is not UTF-8 text; save it as UTF-8 and upload it again.") from None
+    frame = _read_json_lines(name, text) if lower.endswith(JSON_SUFFIXES) else _read_csv(name, text)
+    if frame.empty:
+        raise FileError(f"{name} has no rows; upload a file with one tweet per row.")
+    if len(frame) > max_rows:
+        raise FileError(f"{name} has {len(frame):,} rows; the limit is {max_rows:,}, so split it into smaller files.")
+    return frame
+
+
+def _read_csv(name: str, text: str) -> pd.DataFrame:
+    separator = "\t" if name.lower().endswith(".tsv") else None  # None: let pandas sniff , ; or tab
+    try:
+        return pd.read_csv(io.StringIO(text), sep=separator, engine="python", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise FileError(f"{name} could not be read as CSV ({_first_line(exc)}); check its quoting and "
+                        "separators.") from None
+
+
+def _read_json_lines(name: str, text: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise FileError(f"Line {number} of {name} is not valid JSON; upload one JSON object per line.") from None
+        if not isinstance(record, dict):
+            raise FileError(f"Line {number} of {name} is not a JSON object; upload one object per line, "
+                            "such as {\"text\": \"...\"}.")
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MB" if count >= 2**20 else f"{count / 1024:.1f} KB"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+
+
+def text_columns(frame: pd.DataFrame, name: str = "the file") -> list[str]:
+    """Columns that hold words (not numbers, dates or blanks), the most likely tweet column first."""
+    candidates = []
+    for column in frame.columns:
+        values = frame[column].astype(str).str.strip()
+        values = values[values != ""]
+        if values.empty or pd.to_numeric(values, errors="coerce").notna().mean() > 0.5:
+            continue  # ids, scores and empty columns are not tweets
+        if values.str.contains(r"[^\W\d_]", regex=True).mean() < 0.5:
+            continue  # no letters: not text
+        candidates.append((str(column).strip().lower() not in PREFERRED_COLUMNS, -values.str.len().mean(), column))
+    if not candidates:
+        columns = ", ".join(map(str, frame.columns))
+        raise FileError(f"{name} has no text column (its columns: {columns}); add a column holding the tweets.")
+    return [column for *_, column in sorted(candidates, key=lambda c: c[:2])]
+
+
+def texts_in(frame: pd.DataFrame, column: str) -> tuple[list[str], list[int], list[int]]:
+    """(texts, their 1-based row numbers, the row numbers with no text) — blank rows are reported, not sent."""
+    values = frame[column].astype(str)
+    blank = values.str.strip() == ""
+    rows = pd.RangeIndex(1, len(frame) + 1)
+    return values[~blank].tolist(), rows[~blank.to_numpy()].tolist(), rows[blank.to_numpy()].tolist()
+
+
+def results_table(texts: list[str], rows: list[int], predictions: list[dict], model_version: str) -> pd.DataFrame:
+    """One row per text: its file row, the text, label, confidence and each class's probability."""
+    labels = sorted(predictions[0]["probabilities"]) if predictions else []
+    table = pd.DataFrame({"row": rows, "text": texts, "label": [p["label"] for p in predictions]})
+    table["confidence"] = [max(p["probabilities"].values()) for p in predictions]
+    for label in labels:
+        table[f"p_{label}"] = [p["probabilities"][label] for p in predictions]
+    table["model_version"] = model_version
+    return table
+
+
+def history_table(items: list[dict]) -> pd.DataFrame:
+    """GET /predictions items as a table, times parsed, one probability column per class."""
+    columns = ["created_at", "label", "confidence", "text", "model_version", "request_id"]
+    if not items:
+        return pd.DataFrame(columns=columns)
+    table = pd.DataFrame(items)
+    table["created_at"] = pd.to_datetime(table["created_at"], utc=True, format="ISO8601")
+    table["confidence"] = [max(p.values()) for p in table["probabilities"]]
+    return table[columns]
+
+
+def as_csv(table: pd.DataFrame) -> bytes:
+    return table.to_csv(index=False).encode("utf-8")
