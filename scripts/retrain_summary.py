@@ -47,8 +47,15 @@ def summary(bundle: Path) -> str:
         lines.append(f"**Gate: {'passed' if gate['passed'] else 'FAILED'}**: {gate.get('sentence', '')}")
     else:
         lines.append("**Gate: not reached.**")
+    challenge = (manifest or {}).get("gate")
+    if challenge:
+        lines += ["", f"**Champion/challenger: {'PROMOTED' if challenge['promote'] else 'not promoted'}** "
+                      f"(against {challenge['champion'] or 'the baselines: no champion yet'}; "
+                      f"registry: {challenge.get('registry', 'unknown')})",
+                  *[f"- {reason}" for reason in challenge["reasons"]]]
     sha = os.environ.get("GITHUB_SHA", "unknown")
-    lines += ["", f"Image tags: `tweetops:{run_id}`, `tweetops:{sha}`",
+    champion_tag = ", `tweetops:champion`" if os.environ.get("PROMOTED") == "true" else ""
+    lines += ["", f"Image tags: `tweetops:{run_id}`, `tweetops:{sha}`{champion_tag}",
               f"Registry: {os.environ.get('PUSH_STATUS', 'unknown')}", ""]
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
 """Shared fixtures: the bundled data, one trained project, and real servers on 127.0.0.1."""
+import os
 import shutil
 from pathlib import Path
 
@@ -11,16 +12,20 @@ from tests.servers.s3 import s3_bucket, s3_server  # noqa: F401  (fixtures)
 from tweetops.cli import limit_threads
 
 limit_threads()  # as the CLI does: one BLAS thread, measured faster on these 2 shared cores
+# MLflow tracking is off in every test (and the CLI runs they start) unless a test turns it on:
+# only tests/registry starts an MLflow server.
+os.environ["TWEETOPS_TRACKING"] = "off"
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "data" / "raw" / "tweets_GroundTruth.txt"
 
 
 def make_project(folder: Path) -> Path:
-    """A scratch project root holding params.yaml and the bundled raw data."""
+    """A scratch project root holding params.yaml and the bundled raw data with its provenance."""
     (folder / "data" / "raw").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "params.yaml", folder / "params.yaml")
-    shutil.copy(RAW, folder / "data" / "raw" / RAW.name)
+    for source in (RAW, RAW.with_name("PROVENANCE.md")):
+        shutil.copy(source, folder / "data" / "raw" / source.name)
     return folder
 
 

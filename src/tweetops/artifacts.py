@@ -83,13 +83,17 @@ def save_bundle(model, folder: Path, manifest: dict, extra_files: dict[str, Path
     return folder
 
 
-def point_latest(models_dir: Path, run_id: str) -> Path:
-    """Atomically make models/latest name the run's bundle (a relative symlink)."""
-    latest = Path(models_dir) / "latest"
-    with atomic_path(latest) as tmp:
+def point_alias(models_dir: Path, alias: str, run_id: str) -> Path:
+    """Atomically make models/<alias> (latest, champion, challenger) name the run's bundle (a relative symlink)."""
+    link = Path(models_dir) / alias
+    with atomic_path(link) as tmp:
         tmp.unlink()
         tmp.symlink_to(run_id)
-    return latest
+    return link
+
+
+def point_latest(models_dir: Path, run_id: str) -> Path:
+    return point_alias(models_dir, "latest", run_id)
 
 
 def load_manifest(folder: Path) -> dict:

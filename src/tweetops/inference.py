@@ -5,6 +5,7 @@ cannot disagree.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 DEFAULT_MAX_CHARS = 1000
 MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
+# Written beside a bundle fetched from the registry: which registered version it is (not part of the hashes).
+REGISTRY_FILE = "registry.json"
 
 
 class InputError(TweetopsError):
@@ -30,10 +33,15 @@ class InputError(TweetopsError):
 
 
 def resolve_model_dir(explicit: str | Path | None = None) -> Path:
-    """MODEL_DIR, else /opt/ml/model when it holds a bundle, else the baked bundle, else models/latest."""
+    """MODEL_DIR, else MODEL_URI (models:/NAME@ALIAS or models:/NAME/VERSION, fetched from MLflow),
+    else /opt/ml/model when it holds a bundle, else the baked bundle, else models/latest."""
     chosen = explicit or os.environ.get("MODEL_DIR")
     if chosen:
         return Path(chosen)
+    if os.environ.get("MODEL_URI"):
+        from tweetops.registry import fetch_registry_model  # imports MLflow: only when a registry is asked for
+
+        return fetch_registry_model(os.environ["MODEL_URI"])
     for candidate in (SAGEMAKER_MODEL_DIR, BAKED_MODEL_DIR):
         if is_bundle(candidate):
             return candidate
@@ -108,6 +116,12 @@ class Predictor:
     @property
     def version(self) -> str:
         return self.bundle.version
+
+    @property
+    def registry(self) -> dict | None:
+        """{name, version, alias, uri} when the bundle came from the model registry (MODEL_URI), else None."""
+        source = self.bundle.path / REGISTRY_FILE
+        return json.loads(source.read_text(encoding="utf-8")) if source.is_file() else None
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from tweetops.artifacts import MANIFEST_FILE, MODEL_FILE, verify_bundle
+from tweetops.artifacts import MANIFEST_FILE, load_manifest, verify_bundle
 from tweetops.config import Params, load_config
 from tweetops.errors import TweetopsError
 
@@ -138,8 +138,8 @@ def publish(bundle: Path, reports: Path, config, paths: MLPaths) -> dict:
 
     model_dir = paths.model
     model_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(bundle / MODEL_FILE, model_dir / MODEL_FILE)
-    shutil.copyfile(bundle / MANIFEST_FILE, model_dir / MANIFEST_FILE)  # last: a bundle is complete once it exists
+    for name in [*load_manifest(bundle)["files"], MANIFEST_FILE]:  # the manifest last: then the bundle is complete
+        shutil.copyfile(bundle / name, model_dir / name)
     manifest = verify_bundle(model_dir)
     out = paths.output_data
     out.mkdir(parents=True, exist_ok=True)
@@ -147,10 +147,12 @@ def publish(bundle: Path, reports: Path, config, paths: MLPaths) -> dict:
     for record in (config.paths.ingestion_record, config.paths.processed / "preparation.json"):
         if record.is_file():
             shutil.copyfile(record, out / record.name)
-    decision = decide(manifest)
+    # Baselines, plus the pipeline's champion/challenger decision (MLflow is absent from the image, so the
+    # champion is the job's local one: none in a fresh container, hence the first-model rule).
+    decision = {**decide(manifest), "challenge": manifest.get("gate")}
     (out / "gate.json").write_text(json.dumps(decision, indent=2) + "\n", encoding="utf-8")
     return {"run_id": manifest["run_id"], "model_dir": str(model_dir), "macro_f1": manifest["metrics"]["macro_f1"],
-            "gate_passed": decision["passed"]}
+            "gate_passed": decision["passed"], "promoted": bool((manifest.get("gate") or {}).get("promote"))}
 
 
 def train(paths: MLPaths, params_path: str | None = None) -> dict:

@@ -6,6 +6,7 @@ which runs the same scripts/build_image.sh and scripts/smoke_test_image.py again
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -43,9 +44,10 @@ def scratch_clone(folder: Path) -> Path:
 def retrain_run(tmp_path_factory):
     """The workflow dispatched with non-default inputs, in its own scratch clone."""
     root = scratch_clone(tmp_path_factory.mktemp("clone"))
+    # Tracking on, as on GitHub (the tests turn it off elsewhere): no secret, so the embedded store.
     run = WorkflowRun(RETRAIN, root, run_id=RUN_ID, sha=head_sha(), skip=DOCKER_STEPS,
                       inputs={"log_level": "DEBUG", "labeled_fraction": "0.5",
-                              "data_source": "data/raw/tweets_GroundTruth.txt"})
+                              "data_source": "data/raw/tweets_GroundTruth.txt"}, env={"TWEETOPS_TRACKING": "on"})
     run.run()
     return run, root
 
@@ -56,8 +58,7 @@ def test_retrain_workflow_runs_every_step_in_order(retrain_run):
     names = [r.name for r in run.results]
     assert [n for n in names if n.startswith("Stage ")] == STAGE_STEPS  # each stage its own step, in order
     assert names.index("Stage 6: model_training") < names.index(
-        "Promotion gate (the model must beat every baseline in its manifest)") < names.index(
-        "Upload the run's artefacts")
+        "Promotion gate: champion/challenger decision") < names.index("Upload the run's artefacts")
 
 
 def test_retrain_workflow_writes_the_run_artefacts_with_its_inputs(retrain_run):
@@ -68,7 +69,9 @@ def test_retrain_workflow_writes_the_run_artefacts_with_its_inputs(retrain_run):
     assert manifest["run_id"] == RUN_ID
     assert manifest["git_commit"] == head_sha()
     assert manifest["params"]["split"]["labeled_fraction"] == 0.5  # the dispatch input reached training
-    assert json.loads((root / "reports" / RUN_ID / "gate.json").read_text())["passed"] is True
+    gate = json.loads((root / "reports" / RUN_ID / "gate.json").read_text())
+    assert gate["passed"] is True and gate["promote"] is True  # a fresh runner: the first model vs baselines
+    assert manifest["gate"]["registry"] == "mlflow" and (root / "mlruns" / "mlflow.db").is_file()
     for record in ("data/interim/ingestion.json", "data/processed/preparation.json"):
         assert json.loads((root / record).read_text())["run_id"] == RUN_ID
 
@@ -76,9 +79,12 @@ def test_retrain_workflow_writes_the_run_artefacts_with_its_inputs(retrain_run):
 def test_retrain_workflow_skips_ecr_and_says_why_without_aws(retrain_run):
     run, _ = retrain_run
     by_name = {r.name: r for r in run.results}
-    for name in ("Log in to AWS with OIDC", "Log in to ECR", "Push both tags to ECR"):
+    for name in ("Log in to AWS with OIDC", "Log in to ECR", "Push the tags to ECR"):
         assert by_name[name].status == "skipped" and "if" in by_name[name].detail
     assert by_name["Upload the run's artefacts"].status == "success"
+    assert by_name["Upload the embedded MLflow store"].status == "success"
+    assert by_name["Promotion gate: champion/challenger decision"].outputs == {"promoted": "true"}
+    assert "**Champion/challenger: PROMOTED** (against the baselines: no champion yet; registry: mlflow)" in run.summary
     assert "ECR push skipped: repository variables not set: AWS_ROLE_ARN AWS_REGION ECR_REPOSITORY" in run.summary
     assert "Gate: passed" in run.summary and "| **this run** |" in run.summary
 
@@ -106,7 +112,8 @@ def test_the_aws_path_runs_only_with_every_variable_and_oidc(tmp_path):
     login = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials"))
     assert set(login["with"]) == {"role-to-assume", "aws-region"}  # OIDC: no access keys
     text = RETRAIN.read_text()
-    assert "secrets." not in text and "--build-arg" not in text  # never a secret, never as a build-arg
+    # One secret only, the MLflow server's URI (it may embed credentials), and never as a build-arg.
+    assert re.findall(r"secrets\.(\w+)", text) == ["MLFLOW_TRACKING_URI"] and "--build-arg" not in text
     context = {"steps": {"aws": {"outputs": {"push": "true"}}}, "vars": {}, "inputs": {}, "github": {}}
     assert evaluate("${{ steps.aws.outputs.push == 'true' }}", context) == "true"
 

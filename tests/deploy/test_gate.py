@@ -8,6 +8,7 @@ import pytest
 
 from tweetops import gate
 from tweetops.cli import main
+from tweetops.config import GateParams
 from tweetops.errors import TweetopsError
 
 
@@ -64,3 +65,44 @@ def test_cli_fails_with_one_sentence_when_a_baseline_wins(trained_bundle, tmp_pa
 def test_cli_refuses_a_folder_that_is_not_a_bundle(tmp_path, capsys):
     assert main(["gate", "--bundle", str(tmp_path)]) == 2
     assert "is not a model bundle" in capsys.readouterr().err
+
+
+# The champion/challenger rule (gate.challenge): both metrics come from the same test split.
+RULE = GateParams(min_delta=0.002, max_class_drop=0.02)
+
+
+def scored(macro: float, negative: float, neutral: float, positive: float) -> dict:
+    return {"macro_f1": macro, "per_class": {"negative": {"f1": negative}, "neutral": {"f1": neutral},
+                                             "positive": {"f1": positive}}}
+
+
+def challenger(macro: float, negative: float, neutral: float, positive: float) -> dict:
+    return {**manifest(macro), "metrics": scored(macro, negative, neutral, positive)}
+
+
+def test_a_challenger_better_by_min_delta_with_no_large_class_drop_is_promoted():
+    decision = gate.challenge(challenger(0.760, 0.84, 0.57, 0.87), scored(0.750, 0.85, 0.55, 0.85), RULE, "1")
+    assert decision["promote"] and decision["against"] == "champion" and decision["champion"] == "1"
+    assert decision["delta"] == pytest.approx(0.010)
+    assert decision["class_f1_drop"]["negative"] == pytest.approx(0.01)
+    assert decision["sentence"].startswith("promoted: macro-F1 0.7600 vs champion 0.7500")
+
+
+def test_an_improvement_below_min_delta_is_not_promoted():
+    decision = gate.challenge(challenger(0.7515, 0.85, 0.55, 0.85), scored(0.750, 0.85, 0.55, 0.85), RULE, "1")
+    assert not decision["promote"]
+    assert decision["reasons"] == ["macro-F1 0.7515 vs champion 0.7500 on this run's test split: +0.0015 "
+                                   "(below the required +0.0020)"]
+
+
+def test_a_better_macro_f1_with_one_class_dropping_too_far_is_not_promoted():
+    decision = gate.challenge(challenger(0.770, 0.82, 0.60, 0.89), scored(0.750, 0.85, 0.55, 0.85), RULE, "1")
+    assert not decision["promote"] and decision["delta"] > RULE.min_delta
+    assert decision["reasons"][1] == "F1 negative drops by 0.0300, more than max_class_drop 0.0200"
+
+
+def test_without_a_champion_the_first_model_must_beat_every_baseline():
+    first = gate.challenge(challenger(0.75, 0.8, 0.6, 0.85), None, RULE)
+    assert first["promote"] and first["against"] == "baselines" and first["champion"] is None
+    weak = gate.challenge(challenger(0.60, 0.6, 0.5, 0.7), None, RULE)
+    assert not weak["promote"] and "does not beat vader_compound (0.6900)" in weak["reasons"][0]

@@ -132,12 +132,16 @@ def test_ecr_scans_on_push_encrypts_and_expires_old_images():
     assert props["ImageScanningConfiguration"]["ScanOnPush"] is True
     assert props["EncryptionConfiguration"]["EncryptionType"] == "KMS"
     assert props["ImageTagMutability"] == {"Ref": "ImageTagMutability"}
-    assert load("ecr")["Parameters"]["ImageTagMutability"]["Default"] == "IMMUTABLE"
+    # Every tag is immutable except `champion`, which the retrain workflow moves to each promoted image.
+    assert load("ecr")["Parameters"]["ImageTagMutability"]["Default"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert props["ImageTagMutabilityExclusionFilters"]["Fn::If"][1] == [
+        {"ImageTagMutabilityExclusionFilterType": "WILDCARD", "ImageTagMutabilityExclusionFilterValue": "champion"}]
     text = props["LifecyclePolicy"]["LifecyclePolicyText"]["Fn::Sub"].replace("${KeepImages}", "30")
-    rules = {r["selection"]["tagStatus"]: r["selection"] for r in json.loads(text)["rules"]}
-    assert rules["untagged"] == {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                                 "countUnit": "days", "countNumber": 7}
-    assert rules["tagged"]["countType"] == "imageCountMoreThan" and rules["tagged"]["countNumber"] == 30
+    rules = [r["selection"] for r in sorted(json.loads(text)["rules"], key=lambda r: r["rulePriority"])]
+    assert rules[0] == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7}
+    # The champion rule comes first: an image a higher-priority rule matches is never expired by a lower one.
+    assert rules[1]["tagPatternList"] == ["champion"] and rules[1]["countNumber"] == 1
+    assert rules[2]["tagPatternList"] == ["*"] and rules[2]["countNumber"] == 30
 
 
 def test_oidc_role_is_trusted_only_by_this_repository():

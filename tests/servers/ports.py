@@ -1,8 +1,11 @@
 """Helpers for the real servers the tests start on 127.0.0.1."""
 from __future__ import annotations
 
+import os
 import random
+import signal
 import socket
+import subprocess
 import time
 
 
@@ -39,3 +42,13 @@ def wait_until(check, timeout: float = 30.0, interval: float = 0.1, what: str = 
             last = exc
         time.sleep(interval)
     raise RuntimeError(f"{what} did not become ready in {timeout:.0f}s (last error: {last!r})")
+
+
+def stop_group(process: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGTERM the server's whole process group (it was started with start_new_session), SIGKILL if it lingers."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

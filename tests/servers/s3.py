@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.ports import free_port_with_grpc, wait_until
+from tests.servers.ports import free_port_with_grpc, stop_group, wait_until
 
 ACCESS_KEY, SECRET_KEY = "tweetops-test", "tweetops-test-secret"
 
@@ -78,12 +77,7 @@ def s3_server(tmp_path_factory):
         wait_until(ready, timeout=60, what="SeaweedFS S3")
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
         log.close()
 
 
