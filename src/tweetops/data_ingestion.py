@@ -15,6 +15,7 @@ import pandas as pd
 
 from tweetops.config import Config, new_run_id
 from tweetops.errors import TweetopsError
+from tweetops.history import database_url
 from tweetops.io import write_json, write_parquet
 from tweetops.logs import timed
 from tweetops.storage import read_bytes, scheme_of
@@ -22,6 +23,7 @@ from tweetops.tables import detect_format, parse_table
 
 log = logging.getLogger("tweetops.data_ingestion")
 COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
+STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
 
 
 def _as_text(value):
@@ -44,7 +46,30 @@ def standardise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     out["rating"] = frame["rating"].map(_as_text) if "rating" in frame else None
     out["text"] = frame["text"].map(_as_text)
     out["ingest_error"] = frame["ingest_error"].map(_as_text)
-    return out[COLUMNS].astype({"id": "string", "rating": "string", "text": "string", "ingest_error": "string"})
+    return out[COLUMNS].astype(STRING_COLUMNS)
+
+
+HISTORY_ID_PREFIX = "history-"
+
+
+def history_rows(config: Config, first_row: int) -> tuple[pd.DataFrame, dict]:
+    """Served predictions' texts as unrated rows (opt-in: history_ingestion.enabled).
+
+    They carry no rating, so preparation puts them in train as unlabelled rows (never in test) and
+    quarantines any text the data already holds as a duplicate. Their ids are the history's record
+    ids with a prefix, and their source_row numbers continue after the source's last line.
+    """
+    from tweetops.monitoring.traffic import from_history  # imports this module: only when opted in
+
+    p = config.params.history_ingestion
+    window = from_history(p.url or database_url(), None, p.max_rows)
+    frame = pd.DataFrame({"source_row": range(first_row, first_row + len(window.texts)),
+                          "id": [HISTORY_ID_PREFIX + i for i in window.ids], "rating": None,
+                          "text": window.texts, "ingest_error": None})
+    record = {"source": window.source, "rows": len(frame), "rows_without_text": window.skipped,
+              "first_source_row": first_row, "max_rows": p.max_rows,
+              "sha256": hashlib.sha256("\n".join(window.texts).encode("utf-8")).hexdigest()}
+    return frame[COLUMNS].astype(STRING_COLUMNS), record
 
 
 def run(config: Config) -> dict:
@@ -57,6 +82,11 @@ def run(config: Config) -> dict:
     sha256 = hashlib.sha256(raw).hexdigest()
     with timed(log, f"parsed {len(raw):,} bytes as {fmt}"):
         frame = standardise(parse_table(raw, fmt, data_params.tsv_columns, name=source), source)
+    history = None
+    if config.params.history_ingestion.enabled:
+        with timed(log, "read the prediction history"):
+            extra, history = history_rows(config, int(frame["source_row"].max() if len(frame) else 0) + 1)
+        frame = pd.concat([frame, extra], ignore_index=True)
     record = {
         "run_id": new_run_id(),
         "source": source,
@@ -65,6 +95,8 @@ def run(config: Config) -> dict:
         "bytes": len(raw),
         "rows": len(frame),
         "rows_with_errors": int(frame["ingest_error"].notna().sum()),
+        # Rows from the prediction history (included in rows), or null when history ingestion is off.
+        "history": history,
         "ingested_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     write_parquet(config.paths.ingested, frame)

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tweetops.config import LABELS, Config, LabelParams
+from tweetops.data_ingestion import HISTORY_ID_PREFIX
 from tweetops.errors import TweetopsError
 from tweetops.io import read_json, write_json, write_parquet
 
@@ -80,6 +81,20 @@ def split(kept: pd.DataFrame, config: Config) -> tuple[pd.DataFrame, pd.DataFram
     return train, test.sort_values("source_row").assign(labeled=True)
 
 
+def history_counts(frame: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame) -> dict:
+    """Where the prediction-history rows went: unlabelled train rows or quarantine, never test."""
+    def ours(ids: pd.Series) -> pd.Series:
+        return ids.astype("string").str.startswith(HISTORY_ID_PREFIX).fillna(False)
+
+    mine = frame[ours(frame["id"])]
+    quarantined = mine[mine["reason"].notna()]
+    counts = {"rows_in": len(mine), "train_unlabeled": int(ours(train["id"]).sum()),
+              "rows_quarantined": len(quarantined), "test": int(ours(test["id"]).sum()),
+              "quarantine_reasons": quarantined["reason"].str.split(":").str[0].value_counts().to_dict()}
+    assert counts["test"] == 0 and counts["rows_in"] == counts["train_unlabeled"] + counts["rows_quarantined"]
+    return counts
+
+
 def run(config: Config) -> dict:
     paths = config.paths
     if not paths.ingested.exists():
@@ -112,6 +127,7 @@ def run(config: Config) -> dict:
         "unrated": int(kept["label"].isna().sum()),
     }
     assert counts["rows_in"] == counts["rows_kept"] + counts["rows_quarantined"]
+    counts["history"] = history_counts(frame, train, test)
     write_json(paths.processed / "preparation.json", counts)
     log.info("%s rows in = %s kept + %s quarantined; train %s (%s labelled), test %s; labels %s",
              counts["rows_in"], counts["rows_kept"], counts["rows_quarantined"], counts["train"],

@@ -4,6 +4,7 @@
   batch-predict  `tweetops batch-predict --input URI --output URI` (one AWS Batch array shard)
   train          the SageMaker training contract (tweetops.sagemaker_train)
   pipeline       `tweetops run`: the six stages, writing under TWEETOPS_HOME
+  monitor        `tweetops monitor`: drift of the served predictions against the baked model's reference
 Anything else is run as a command (`docker run IMAGE tweetops gate ...`, `docker run IMAGE bash`).
 """
 from __future__ import annotations
@@ -12,8 +13,9 @@ import os
 import signal
 import sys
 
-USAGE = "usage: docker run IMAGE serve | batch-predict --input URI --output URI | train | pipeline [options]"
-COMMANDS = {"serve": ["serve"], "batch-predict": ["batch-predict"], "pipeline": ["run"]}
+USAGE = ("usage: docker run IMAGE serve | batch-predict --input URI --output URI | train | pipeline | monitor "
+         "[options]")
+COMMANDS = {"serve": ["serve"], "batch-predict": ["batch-predict"], "pipeline": ["run"], "monitor": ["monitor"]}
 
 
 def _terminate_on_sigterm() -> None:

@@ -1,4 +1,4 @@
-"""The image's entrypoint maps serve/batch-predict/train/pipeline onto the CLI (no Docker needed)."""
+"""The image's entrypoint maps serve/batch-predict/train/pipeline/monitor onto the CLI (no Docker needed)."""
 from __future__ import annotations
 
 import signal
@@ -25,10 +25,11 @@ def test_an_unknown_command_is_one_sentence(capsys):
     assert "unknown command 'no-such-command-here'" in capsys.readouterr().err
 
 
-def test_pipeline_is_tweetops_run(capsys, restore_sigterm):
+@pytest.mark.parametrize("command, cli", [("pipeline", "run"), ("monitor", "monitor")])
+def test_image_commands_are_tweetops_subcommands(capsys, restore_sigterm, command, cli):
     with pytest.raises(SystemExit) as exit_info:
-        entrypoint.main(["pipeline", "--help"])
-    assert exit_info.value.code == 0 and "usage: tweetops run" in capsys.readouterr().out
+        entrypoint.main([command, "--help"])
+    assert exit_info.value.code == 0 and f"usage: tweetops {cli}" in capsys.readouterr().out
 
 
 def test_train_runs_the_sagemaker_contract_and_sigterm_becomes_a_clean_stop(tmp_path, restore_sigterm):

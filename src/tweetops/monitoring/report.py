@@ -1,0 +1,92 @@
+"""drift.json (for machines) and drift.html (for people: one file, its plots embedded as base64 PNG)."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from tweetops.config import LABELS
+from tweetops.io import write_json, write_text
+
+VERDICT_TEXT = {"drift": "DRIFT: the current traffic differs from what the model was trained and evaluated on",
+                "no_drift": "No drift: the current traffic looks like the training reference",
+                "not_enough_data": "Not enough data: too few texts to judge, so no verdict is guessed"}
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def plots(ref: dict, cur: dict) -> list[tuple[str, str]]:
+    """(title, base64 PNG) for the predicted labels, the confidence and the text lengths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    from matplotlib import pyplot as plt
+
+    out = []
+    figure, axis = plt.subplots(figsize=(5, 3))
+    x = np.arange(len(LABELS))
+    for offset, (side, name) in zip((-0.2, 0.2), ((ref, "reference"), (cur, "current"))):
+        shares = np.bincount(side["proba"].argmax(axis=1), minlength=len(LABELS)) / max(side["n"], 1)
+        axis.bar(x + offset, shares, width=0.4, label=name)
+    axis.set_xticks(x, LABELS)
+    axis.set_ylabel("share of texts")
+    axis.legend()
+    out.append(("Predicted labels", _png(figure)))
+    plt.close(figure)
+    for title, values, bins in (("Confidence (highest class probability)", lambda s: s["proba"].max(axis=1),
+                                 np.linspace(1 / len(LABELS), 1, 21)),
+                                ("Text length (characters)", lambda s: s["lengths"], 30)):
+        figure, axis = plt.subplots(figsize=(5, 3))
+        axis.hist([values(ref), values(cur)], bins=bins, density=True, label=["reference", "current"])
+        axis.legend()
+        axis.set_ylabel("density")
+        out.append((title, _png(figure)))
+        plt.close(figure)
+    return out
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def render_html(result: dict, figures: list[tuple[str, str]]) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr class='{'fired' if c['drift'] else ''}'><td>{e(c['name'])}</td><td>{e(_fmt(c['value']))}</td>"
+        f"<td>{e(_fmt(c['threshold']))}</td><td>{'drift' if c['drift'] else 'ok'}</td>"
+        f"<td>{e(_fmt(c['reference']))}</td><td>{e(_fmt(c['current']))}</td></tr>" for c in result["checks"])
+    table = ("<table><tr><th>check</th><th>value</th><th>threshold</th><th>result</th><th>reference</th>"
+             f"<th>current</th></tr>{rows}</table>") if rows else ""
+    images = "".join(f"<figure><img alt='{e(t)}' src='data:image/png;base64,{b}'><figcaption>{e(t)}</figcaption>"
+                     "</figure>" for t, b in figures)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tweetops drift report {e(result['created_at'])}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .6em;text-align:left}}
+tr.fired{{background:#fdd}}.verdict{{font-size:1.3em;font-weight:bold}}figure{{display:inline-block;margin:.5em}}</style>
+</head><body>
+<h1>Drift report</h1>
+<p class="verdict" id="verdict">{e(VERDICT_TEXT[result['verdict']])}</p>
+<p>{e(result['created_at'])}: {result['current_rows']:,} current texts from {e(result['source'])} against
+{result['reference_rows']:,} reference texts of model {e(result['model']['version'])}.</p>
+{table}
+{images}
+</body></html>
+"""
+
+
+def write(folder: Path, result: dict, ref: dict | None = None, cur: dict | None = None) -> dict[str, Path]:
+    folder = Path(folder)
+    figures = plots(ref, cur) if ref is not None and cur is not None else []
+    return {"json": write_json(folder / "drift.json", result),
+            "html": write_text(folder / "drift.html", render_html(result, figures))}

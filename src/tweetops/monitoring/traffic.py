@@ -1,0 +1,87 @@
+"""The current window of traffic: recent predictions from the history database, or texts from a file.
+
+Only the texts are taken: the monitor re-scores them with the bundle it compares against, so the
+reference and the current window are seen through the same model, whichever version served them.
+"""
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from tweetops.data_ingestion import standardise
+from tweetops.errors import TweetopsError
+from tweetops.history import make_engine, predictions
+from tweetops.storage import local_path, read_bytes, scheme_of
+from tweetops.tables import detect_format, parse_table
+
+
+@dataclass
+class Window:
+    texts: list[str]
+    source: str  # where the texts came from (a database URL with its password hidden, or a file URI)
+    since: str | None = None
+    skipped: int = 0  # rows without a usable text
+    model_versions: dict = field(default_factory=dict)  # which served models answered them (history only)
+    ids: list[str] = field(default_factory=list)  # the history's record ids, one per text (history only)
+
+
+def _engine(url: str):
+    try:
+        parsed = make_url(url)
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise TweetopsError(f"{url!r} is not a database URL this can open; write it as "
+                            "postgresql+psycopg://user@host:port/db or sqlite:///path/to/history.db.")
+    except ImportError as exc:
+        raise TweetopsError(f"the driver for {url.split(':', 1)[0]} is not installed ({exc.name}); "
+                            "use postgresql+psycopg:// or sqlite:///.")
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        # SQLite would quietly create an empty file; a missing history is a mistake in the URL.
+        raise TweetopsError(f"the history database {parsed.database} does not exist; check the history URL "
+                            "(--history, history_ingestion.url or DATABASE_URL).")
+    return engine, parsed.render_as_string(hide_password=True)
+
+
+def from_history(url: str, window_hours: float | None, max_rows: int,
+                 now: datetime.datetime | None = None) -> Window:
+    """The newest `max_rows` predictions of the last `window_hours` (None: of all time)."""
+    engine, shown = _engine(url)
+    since = None
+    query = select(predictions.c.id, predictions.c.text, predictions.c.model_version)
+    if window_hours is not None:
+        since = (now or datetime.datetime.now(datetime.timezone.utc)) - datetime.timedelta(hours=window_hours)
+        query = query.where(predictions.c.created_at >= since)
+    query = query.order_by(predictions.c.created_at.desc(), predictions.c.id).limit(max_rows)
+    try:
+        if not inspect(engine).has_table(predictions.name):
+            raise TweetopsError(f"{shown} holds no '{predictions.name}' table; point --history at the API's "
+                                "prediction history database.")
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise TweetopsError(f"cannot read the prediction history at {shown} ({type(exc).__name__}); "
+                            "check the URL, that the database is up, and its credentials.")
+    finally:
+        engine.dispose()
+    usable = [row for row in rows if row.text and row.text.strip()]
+    return Window(texts=[row.text for row in usable], ids=[row.id for row in usable], source=shown,
+                  since=since.isoformat(timespec="seconds") if since else None, skipped=len(rows) - len(usable),
+                  model_versions=dict(Counter(row.model_version for row in rows)))
+
+
+def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: str | None = None) -> Window:
+    """Texts from a TSV, CSV, JSONL or Parquet file (a path, file://, https:// or s3://) with a 'text' column."""
+    if scheme_of(uri) in ("local", "file") and not local_path(uri, root).is_file():
+        raise TweetopsError(f"traffic file {local_path(uri, root)} does not exist or is not a file; check --input.")
+    raw = read_bytes(uri, root=root, endpoint_url=endpoint_url)
+    fmt = detect_format(uri)
+    frame = standardise(parse_table(raw, fmt, ["id", "rating", "text"], name=uri), uri)
+    usable = frame["ingest_error"].isna() & frame["text"].fillna("").str.strip().ne("")
+    texts = frame.loc[usable, "text"].astype(str).tolist()[-max_rows:]  # the newest: files grow at the end
+    return Window(texts=texts, source=uri, skipped=int((~usable).sum()))
