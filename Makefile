@@ -40,8 +40,11 @@ image: install
 	@test -e models/latest || $(BIN)/tweetops run
 	scripts/build_image.sh --bundle models/latest
 
+# The second run executes every notebook with its defaults (nbval; notebooks/conftest.py trains one shared
+# run); tests/notebooks in the first runs them again with papermill into reports/notebooks/.
 pytest: install-dev
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 ## ui: the API and the web UI on 127.0.0.1 (trains models/latest first if missing); Ctrl-C stops both
 ui: install-dev

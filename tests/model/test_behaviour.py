@@ -1,7 +1,9 @@
 """Behavioural tests of the trained model (Made-With-ML style): minimum functionality,
-invariance and direction, on the bundle as it is served."""
+invariance and direction, on the bundle as it is served. The checks live in tweetops.behaviour,
+so the model card reports the outcomes of these same checks."""
 import pytest
 
+from tweetops.behaviour import CHECKS, Direction, Invariance, MinimumFunctionality, run_checks
 from tweetops.inference import load_predictor
 
 
@@ -10,37 +12,25 @@ def predictor(trained_bundle):
     return load_predictor(trained_bundle)
 
 
-def proba(predictor, text, label):
-    return predictor.predict([text])[0]["probabilities"][label]
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: f"{c.kind}: {c.name}")
+def test_behaviour(predictor, check):
+    outcome = check.run(predictor.predict_proba)
+    assert outcome.passed, f"{outcome.name}: {outcome.detail}"
 
 
-@pytest.mark.parametrize("text, label", [
-    ("I love this so much, best day ever :)", "positive"),
-    ("This is awful, I hate it. Worst service ever.", "negative"),
-    ("The meeting is moved to 3pm on Tuesday.", "neutral"),
-])
-def test_minimum_functionality(predictor, text, label):
-    assert predictor.predict([text])[0]["label"] == label
+def test_every_kind_of_check_is_present():
+    kinds = {type(c) for c in CHECKS}
+    assert kinds == {MinimumFunctionality, Invariance, Direction}
 
 
-@pytest.mark.parametrize("a, b", [
-    ("@anonymous this movie was great http://url_removed", "@someone_else this movie was great https://t.co/xyz"),
-    ("@anonymous I am so tired of this traffic", "@bob I am so tired of this traffic"),
-    ("Loved the show tonight!", "Loved the show tonight! http://url_removed"),
-])
-def test_invariance_to_urls_and_mentions(predictor, a, b):
-    first, second = predictor.predict([a, b])
-    assert first["label"] == second["label"]
-    assert first["probabilities"] == pytest.approx(second["probabilities"], abs=1e-9) or "url" in b
+def test_a_failing_check_is_reported_not_hidden():
+    """A model that always answers negative fails minimum functionality, and says what it predicted."""
+    def always_negative(texts):
+        import numpy as np
 
+        return np.tile([0.8, 0.1, 0.1], (len(texts), 1))
 
-@pytest.mark.parametrize("text", ["I like the new phone", "the food was good", "this update is great"])
-def test_direction_negation_lowers_positive(predictor, text):
-    negated = text.replace("I like", "I do not like").replace(" was ", " was not ").replace(" is ", " is not ")
-    assert proba(predictor, negated, "positive") < proba(predictor, text, "positive")
-
-
-@pytest.mark.parametrize("text", ["just got home", "watching the game with friends"])
-def test_direction_emoticons(predictor, text):
-    assert proba(predictor, text + " :(", "negative") > proba(predictor, text, "negative")
-    assert proba(predictor, text + " :)", "positive") > proba(predictor, text, "positive")
+    outcomes = {o.name: o for o in run_checks(always_negative)}
+    positive = outcomes[MinimumFunctionality("I love this so much, best day ever :)", "positive").name]
+    assert not positive.passed and positive.detail == "predicted negative"
+    assert all(not o.passed for o in outcomes.values() if o.kind == "direction")  # nothing moves
