@@ -1,8 +1,9 @@
-# The tweetops image: one model bundle baked in, four entry points.
+# The tweetops image: one model bundle baked in, five entry points.
 #   docker run IMAGE serve                       FastAPI on $PORT (8080): /ping, /predict, /invocations
 #   docker run IMAGE batch-predict --input URI --output URI    one AWS Batch array shard
 #   docker run IMAGE train                       SageMaker training contract (/opt/ml/...)
 #   docker run IMAGE pipeline [--source URI]     the six stages, into /var/lib/tweetops
+#   docker run IMAGE monitor --history URL       drift of the served predictions (exit 3 on drift)
 # Built by scripts/build_image.sh (labels and the bundle to bake come from the bundle's manifest).
 # No "syntax=" directive: BuildKit would fetch a frontend image, and builds must work with no registry.
 ARG BASE_IMAGE=python:3.11-slim

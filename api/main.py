@@ -23,6 +23,7 @@ from tweetops import metrics, sagemaker
 from tweetops.errors import TweetopsError
 from tweetops.history import HistoryUnavailable
 from tweetops.inference import InputError
+from tweetops.model_card import read_card
 from tweetops.service import Service
 
 log = logging.getLogger("tweetops.api")
@@ -134,8 +135,11 @@ def create_app(service: Service | None = None, load: bool = True) -> FastAPI:
 
     @app.get("/model", tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
     async def model(svc: Ready) -> dict:
-        """The served bundle's manifest: run id, commit, params, data hash, metrics, libraries, file hashes."""
-        return JSON(svc.predictor.bundle.manifest)
+        """The served bundle's manifest (run id, commit, params, data hash, metrics, libraries, file hashes)
+        and `model_card`, the bundle's model_card.md as Markdown (null for a bundle without one);
+        `registry`: {name, version, alias, uri, run_id} when MODEL_URI loaded it from the registry, else null."""
+        return JSON({**svc.predictor.bundle.manifest, "model_card": read_card(svc.predictor.bundle.path),
+                     "registry": svc.predictor.registry})
 
     @app.get("/predictions", response_model=HistoryPage, tags=["history"], responses=ERRORS)
     async def predictions(svc: Ready, label: Label | None = None,

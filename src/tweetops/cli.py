@@ -10,11 +10,13 @@ import logging
 import os
 import sys
 
-from tweetops import batch, gate, server
+from tweetops import batch, gate, registry, server
 from tweetops.config import load_config
 from tweetops.errors import TweetopsError
 from tweetops.logs import setup_logging
+from tweetops.monitoring import command as monitor
 from tweetops.pipeline import STAGES, run_all, run_stage
+from tweetops.report_compare import add_parser as add_report_parser
 
 log = logging.getLogger("tweetops")
 
@@ -25,10 +27,13 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labeled-fraction", type=float, default=None,
                         help="share of training rows that keep their gold label (0, 1]")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL or INFO)")
+    parser.add_argument("--no-tracking", action="store_true",
+                        help="do not log to MLflow; the champion is then models/champion")
 
 
 def _config(args):
-    return load_config(args.params, **{"data.source": args.source, "split.labeled_fraction": args.labeled_fraction})
+    return load_config(args.params, **{"data.source": args.source, "split.labeled_fraction": args.labeled_fraction,
+                                       "tracking.enabled": False if args.no_tracking else None})
 
 
 def cmd_run(args) -> int:
@@ -37,6 +42,7 @@ def cmd_run(args) -> int:
     print(f"model:   {training['bundle']}\nsummary: {training['reports']}/summary.md\n"
           f"macro-F1 {training['macro_f1']:.4f} (baselines: "
           + ", ".join(f"{k} {v:.4f}" for k, v in training["baselines"].items()) + ")")
+    print(f"gate:    {training['gate']['sentence']}")
     return 0
 
 
@@ -58,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stage)
     batch.add_parser(sub)
     gate.add_parser(sub)
+    monitor.add_parser(sub)
+    add_report_parser(sub)
+    registry.add_parser(sub)
     server.add_parser(sub)
     return parser
 

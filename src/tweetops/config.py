@@ -81,6 +81,41 @@ class TrainingParams:
 
 
 @dataclass(frozen=True)
+class TrackingParams:
+    enabled: bool = True
+    experiment: str = "tweetops"
+    registered_model: str = "tweet-sentiment"
+
+
+@dataclass(frozen=True)
+class GateParams:
+    min_delta: float = 0.002
+    max_class_drop: float = 0.02
+
+
+@dataclass(frozen=True)
+class HistoryIngestionParams:
+    enabled: bool = False
+    url: str | None = None
+    max_rows: int = 50000
+
+
+@dataclass(frozen=True)
+class MonitoringParams:
+    window_hours: float = 24.0
+    max_rows: int = 5000
+    min_samples: int = 200
+    reference_rows: int = 2000
+    domain_auc: float = 0.7
+    psi: float = 0.2
+    chi2_p: float = 0.01
+    confidence_drop: float = 0.1
+    oov_increase: float = 0.1
+    length_ks: float = 0.3
+    seed: int = 42
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataParams
     labels: LabelParams = field(default_factory=LabelParams)
@@ -89,6 +124,10 @@ class Params:
     features: FeatureParams = field(default_factory=FeatureParams)
     clustering: ClusteringParams = field(default_factory=ClusteringParams)
     training: TrainingParams = field(default_factory=TrainingParams)
+    history_ingestion: HistoryIngestionParams = field(default_factory=HistoryIngestionParams)
+    monitoring: MonitoringParams = field(default_factory=MonitoringParams)
+    tracking: TrackingParams = field(default_factory=TrackingParams)
+    gate: GateParams = field(default_factory=GateParams)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -203,10 +242,32 @@ def _validate(params: Params) -> None:
         (0 < params.training.validation_size < 1, "training.validation_size must be between 0 and 1"),
         (0 <= params.clustering.min_confidence <= 1, "clustering.min_confidence must be in [0, 1]"),
         (params.clustering.n_clusters >= 2, "clustering.n_clusters must be at least 2"),
+        (params.history_ingestion.max_rows >= 1, "history_ingestion.max_rows must be at least 1"),
+        (params.monitoring.min_samples >= 10, "monitoring.min_samples must be at least 10"),
+        (params.monitoring.max_rows >= params.monitoring.min_samples,
+         "monitoring.max_rows must be at least monitoring.min_samples"),
+        (params.monitoring.window_hours > 0, "monitoring.window_hours must be positive"),
+        (0.5 <= params.monitoring.domain_auc < 1, "monitoring.domain_auc must be in [0.5, 1)"),
+        (0 < params.monitoring.chi2_p < 1, "monitoring.chi2_p must be between 0 and 1"),
+        (0 < params.monitoring.length_ks < 1, "monitoring.length_ks must be between 0 and 1"),
+        (params.gate.min_delta >= 0, "gate.min_delta must not be negative"),
+        (params.gate.max_class_drop >= 0, "gate.max_class_drop must not be negative"),
     ]
     for ok, message in checks:
         if not ok:
             raise TweetopsError(f"params: {message}.")
+
+
+def _switch(name: str) -> bool | None:
+    """An on/off environment variable: None when unset."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return None
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    raise TweetopsError(f"{name} must be on or off, got {value!r}.")
 
 
 def load_params(path: str | Path = "params.yaml", **overrides) -> Params:
@@ -221,6 +282,9 @@ def load_params(path: str | Path = "params.yaml", **overrides) -> Params:
     env_source = os.environ.get("TWEETOPS_SOURCE")
     if env_source and overrides.get("data.source") is None:
         overrides["data.source"] = env_source
+    tracking = _switch("TWEETOPS_TRACKING")
+    if tracking is not None and overrides.get("tracking.enabled") is None:
+        overrides["tracking.enabled"] = tracking
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
     if endpoint:
         overrides.setdefault("data.s3_endpoint_url", endpoint)

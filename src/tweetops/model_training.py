@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from tweetops import reports
-from tweetops.artifacts import git_commit, point_latest, save_bundle
+from tweetops import promotion, reports
+from tweetops.artifacts import git_commit, load_manifest, point_latest, save_bundle
 from tweetops.config import LABELS, Config, LabelParams, TrainingParams
 from tweetops.errors import TweetopsError
 from tweetops.evaluation import evaluate, vader_labels
@@ -28,6 +28,8 @@ from tweetops.feature_engineering import fit_sample, paths_of
 from tweetops.io import read_json
 from tweetops.lexicon import compound
 from tweetops.logs import timed
+from tweetops.model_card import CARD_FILE, write_card
+from tweetops.monitoring.reference import write_reference
 from tweetops.preprocessing import normalizer_from
 
 log = logging.getLogger("tweetops.model_training")
@@ -177,13 +179,18 @@ def run(config: Config) -> dict:
         "ablation": abl,
         "clustering": {k: v for k, v in d["clusters"].items() if k != "top_terms"},
     }
+    manifest["gate"] = promotion.challenge(config, manifest, test)
     written = reports.write_run_reports(report_dir, manifest, test, served)
-    bundle = save_bundle(model, config.paths.models / run_id, manifest)
+    card = write_card(report_dir / CARD_FILE, manifest, model.predict_proba, test, served, config.paths.root)
+    bundle = save_bundle(model, config.paths.models / run_id, manifest,
+                         extra_files={CARD_FILE: card, **write_reference(config, test, served)})
     point_latest(config.paths.models, run_id)
+    published = promotion.publish(config, load_manifest(bundle), bundle, report_dir)
     log.info("model bundle %s; reports %s", bundle, report_dir)
     return {"run_id": run_id, "bundle": str(bundle), "reports": str(report_dir),
             "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"],
             "baselines": {k: v["macro_f1"] for k, v in baselines.items()}, "ablation_used": abl["used"],
+            "gate": manifest["gate"], "registry": published,
             "files": [str(w) for w in written]}
 
 

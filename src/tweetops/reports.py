@@ -45,6 +45,16 @@ def _metric_rows(manifest: dict) -> list[str]:
     return rows
 
 
+def gate_lines(gate: dict | None) -> list[str]:
+    """The champion/challenger decision and its reasons (tweetops.gate.challenge)."""
+    if not gate:
+        return []
+    against = f"champion {gate['champion']}" if gate["champion"] else "the baselines (no champion yet)"
+    return ["## Promotion gate", "", f"Decision: **{'promoted' if gate['promote'] else 'not promoted'}** "
+            f"(challenger {gate['challenger']} against {against}; min_delta {gate['min_delta']}, "
+            f"max_class_drop {gate['max_class_drop']}).", "", *[f"- {reason}" for reason in gate["reasons"]], ""]
+
+
 def render_summary(manifest: dict) -> str:
     prep = manifest["data"]["preparation"]
     abl = manifest["ablation"]
@@ -57,6 +67,7 @@ def render_summary(manifest: dict) -> str:
         "## Confusion matrix (rows: true, columns: predicted)", "",
         "| | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS),
         *[f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(LABELS, cm)], "",
+        *gate_lines(manifest.get("gate")),
         "## Pseudo-label ablation", "",
         f"Used: **{'yes' if abl['used'] else 'no'}**. {abl['reason'][0].upper() + abl['reason'][1:]}.", "",
         "## Data counts", "",

@@ -16,8 +16,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from tests.monitoring.conftest import read_texts
 from tests.repo_copy import ROOT, copy_repo, head_sha
 from tests.servers.ports import free_port, wait_until
 from tweetops.artifacts import load_bundle
@@ -128,7 +130,8 @@ def test_runtime_has_no_compiler_caches_or_test_suites(docker_daemon, image):
                         script).stdout.split("\n")
     assert out[:3] == ["[]", "[]", "[]"], out
     listed = docker_daemon("run", "--rm", "--entrypoint", "ls", image["tag"], "/opt/tweetops/model").stdout.split()
-    assert sorted(listed) == ["manifest.json", "model.joblib"]  # the baked bundle, outside /opt/ml/model
+    # the baked bundle, outside /opt/ml/model
+    assert sorted(listed) == ["manifest.json", "model.joblib", "model_card.md", "reference.parquet"]
 
 
 def test_serve_answers_ping_predict_and_invocations(served, image):
@@ -262,3 +265,16 @@ def test_pipeline_and_unknown_commands(docker_daemon, image):
     assert docker_daemon("run", "--rm", image["tag"], "pipeline", "--help").returncode == 0
     unknown = docker_daemon("run", "--rm", image["tag"], "no-such-command", check=False)
     assert unknown.returncode == 2 and "unknown command" in unknown.stderr
+
+
+def test_monitor_flags_real_drift_inside_the_image(docker_daemon, image, tmp_path):
+    """`docker run IMAGE monitor` (EventBridge Scheduler's job) judges texts against the baked model's reference."""
+    data = writable_folder(tmp_path / "monitor")
+    reviews = read_texts(ROOT / "data" / "drift" / "amazonReviewSnippets_GroundTruth.txt")[:400]
+    pd.DataFrame({"text": reviews}).to_csv(data / "current.csv", index=False)
+    result = docker_daemon("run", "--rm", "-v", f"{data}:/data", image["tag"], "monitor",
+                           "--input", "/data/current.csv", "--output", "/data/report", check=False)
+    assert result.returncode == 3, result.stdout + result.stderr  # 3: drift
+    report = json.loads((data / "report" / "drift.json").read_text())
+    assert report["verdict"] == "drift" and report["current_rows"] == 400
+    assert (data / "report" / "drift.html").stat().st_size > 0

@@ -26,7 +26,8 @@ def run_cli(args, cwd, **env):
 def test_run_writes_the_bundle_reports_and_manifest(trained_project, trained_bundle):
     run_id = trained_bundle.name
     assert (trained_project / "models" / "latest").is_symlink()
-    assert {p.name for p in trained_bundle.iterdir()} == {"model.joblib", "manifest.json"}
+    bundle_files = {"model.joblib", "model_card.md", "reference.parquet"}
+    assert {p.name for p in trained_bundle.iterdir()} == bundle_files | {"manifest.json"}
     reports = trained_project / "reports" / run_id
     for name in ("metrics.json", "confusion_matrix.png", "clusters.md", "summary.md", "test_predictions.parquet"):
         assert (reports / name).stat().st_size > 0, name
@@ -37,7 +38,7 @@ def test_run_writes_the_bundle_reports_and_manifest(trained_project, trained_bun
     assert manifest["data"]["sha256"] == BUNDLED_SHA and manifest["data"]["rows"] == 4200
     assert manifest["data"]["preparation"]["labels"] == {"negative": 1062, "neutral": 838, "positive": 2300}
     assert manifest["params"]["labels"]["positive_above"] == 0.5
-    assert set(manifest["files"]) == {"model.joblib"}
+    assert set(manifest["files"]) == bundle_files
     assert manifest["libraries"]["scikit-learn"] and manifest["git_commit"]
     assert set(manifest["baselines"]) == {"majority_class", "supervised_only", "vader_compound"}
     summary = (reports / "summary.md").read_text()
