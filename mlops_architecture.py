@@ -7,7 +7,9 @@
 The same architecture ARQUITECTURA_NUBE.md describes: GitHub Actions assumes an IAM role through
 OIDC and pushes one image per run id to ECR; S3 is the data lake; AWS Batch array jobs and
 SageMaker (training, Batch Transform, a real-time endpoint) run that one image; MLflow on ECS
-Fargate (planned) tracks runs; CloudWatch holds logs, metrics and alarms. The SVG's icons are
+Fargate tracks runs and holds the registry (champion/challenger aliases); the drift monitor runs
+daily and dispatches the retrain workflow; the Streamlit UI calls the API; CloudWatch holds logs,
+metrics and alarms. The SVG's icons are
 inlined as data URIs so the file does not point into this machine's site-packages.
 """
 from __future__ import annotations
@@ -50,6 +52,7 @@ def draw(out_dir: Path) -> list[Path]:
 
         with Cluster("GitHub"):
             gha = GithubActions("Actions\nci_validation.yml\nmanual_retrain_pipeline.yml")
+            monitor = GithubActions("monitor_and_retrain.yml\ndaily 09:00 UTC\ntweetops monitor")
 
         with Cluster("IAM"):
             sts = IAMAWSSts("STS\nAssumeRoleWithWebIdentity\n(OIDC, no keys)")
@@ -73,16 +76,19 @@ def draw(out_dir: Path) -> list[Path]:
             transform = SagemakerModel("Batch Transform\nIMAGE serve")
             endpoint = SagemakerModel("real-time endpoint\nIMAGE serve\n/ping /invocations")
 
-        with Cluster("MLflow (planned: target design)"):
+        with Cluster("MLflow (MLFLOW_TRACKING_URI)"):
             mlflow_task = Fargate("ECS Fargate")
-            mlflow = Mlflow("tracking + registry")
+            mlflow = Mlflow("tracking + registry\n@champion @challenger")
             mlflow_db = RDSPostgresqlInstance("RDS PostgreSQL")
 
         with Cluster("Observability"):
             logs = CloudwatchLogs("CloudWatch Logs")
             metrics = Cloudwatch("CloudWatch metrics")
             alarms = CloudwatchAlarm("alarms: p99 latency,\n5xx rate, drift")
-            drift = EventbridgeScheduler("drift monitor\ndaily 09:00 UTC\n(planned)")
+            drift = EventbridgeScheduler("EventBridge Scheduler\nIMAGE monitor\ndaily 09:00 UTC")
+
+        with Cluster("Web UI (ui/Dockerfile)"):
+            ui = Fargate("Streamlit on ECS Fargate\nAPI_URL -> endpoint")
 
         with Cluster("Security"):
             kms = KMS("KMS keys")
@@ -103,7 +109,11 @@ def draw(out_dir: Path) -> list[Path]:
         mlflow_task - mlflow
         mlflow >> mlflow_db
         mlflow >> Edge(label="artefacts", style="dashed") >> artifacts
-        training >> Edge(label="runs, metrics (planned)", style="dashed") >> mlflow
+        training >> Edge(label="runs, metrics", style="dashed") >> mlflow
+        gha >> Edge(label="runs, gate, aliases", style="dashed") >> mlflow
+        mlflow_db >> Edge(label="prediction history", style="dashed") >> monitor
+        monitor >> Edge(label="drift: gh workflow run") >> gha
+        users >> Edge(label="browser") >> ui >> Edge(label="/predict") >> endpoint
         [endpoint, transform, training, batch] >> Edge(color="gray") >> logs
         endpoint >> Edge(label="latency, 5xx", color="gray") >> metrics >> alarms
         predictions >> Edge(style="dashed") >> drift

@@ -27,7 +27,7 @@ PLATFORM_VARIABLES = {
     "SM_HOSTS", "SM_NUM_CPUS", "SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR", "TRAINING_JOB_NAME",
     "GITHUB_RUN_ID", "GITHUB_SHA",
 }
-SOURCE_FOLDERS = ("src", "api", ".github")
+SOURCE_FOLDERS = ("src", "api", "ui", ".github")
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{3,}")
 # First folders of paths that belong to the repository (generated ones such as models/ are left out).
 REPO_FOLDERS = {"src", "api", "tests", "scripts", "infra", "docs", "benchmarks", "docker", "data", ".github",
@@ -134,7 +134,7 @@ def test_environment_variables_exist():
     source = source_text()
     unknown = sorted(name for name in named - PLATFORM_VARIABLES
                      if not re.search(rf"(?<![A-Z0-9_]){re.escape(name)}(?![A-Z0-9_])", source))
-    assert not unknown, f"environment variables the code never reads (src/, api/, .github/): {unknown}"
+    assert not unknown, f"environment variables the code never reads (src/, api/, ui/, .github/): {unknown}"
 
 
 def test_make_targets_exist():
