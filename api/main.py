@@ -81,7 +81,8 @@ async def http_error(_request: Request, exc: HTTPException) -> JSON:
     return problem(exc.status_code, str(exc.detail))
 
 
-def ready_service(request: Request) -> Service:
+async def ready_service(request: Request) -> Service:
+    # async: FastAPI runs a plain-def dependency in its threadpool, a thread hop on every request.
     service = request.app.state.service
     if not service.ready:
         raise HTTPException(503, "the model is still loading; retry in a moment.")

@@ -133,7 +133,7 @@ class History:
     """Buffered, spooling writer plus reader of the predictions table."""
 
     def __init__(self, url: str | None = None, spool: str | Path | None = None,
-                 flush_seconds: float | None = None, batch_size: int = 500):
+                 flush_seconds: float | None = None, batch_size: int = 64):
         self.url = url or database_url()
         self.engine = make_engine(self.url)
         self.spool = Path(spool or spool_dir())

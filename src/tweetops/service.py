@@ -5,7 +5,9 @@ HTTP-free, so the API routes and /invocations share one code path: predict, coun
 from __future__ import annotations
 
 import datetime
+import gc
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +31,13 @@ class Service:
     def start(self, model_dir=None, history: History | None = None) -> "Service":
         """Load the verified model and start the history writer (raises TweetopsError on a bad model)."""
         self.predictor = load_predictor(model_dir)
+        self.predictor.predict_proba(["warm up the fast path"])  # compile it now, not on the first request
+        # The model's vocabularies are millions of long-lived objects: keep the cyclic GC from walking them
+        # during requests (its full collections were the slowest requests under load).
+        gc.freeze()
+        # The history writer thread shares the GIL with the event loop: a 1 ms switch interval (Python's
+        # default is 5 ms) bounds how long a request waits behind a flush.
+        sys.setswitchinterval(0.001)
         metrics.set_model(self.predictor.version)
         self.history = history if history is not None else History().start()
         log.info("serving model %s from %s; history in %s", self.predictor.version, self.predictor.bundle.path,
