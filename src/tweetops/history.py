@@ -19,6 +19,7 @@ import threading
 import uuid
 from pathlib import Path
 
+import orjson
 from sqlalchemy import JSON, Column, DateTime, Float, Index, MetaData, String, Table, Text, create_engine, event
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,9 +72,13 @@ def spool_dir() -> Path:
     return Path(os.environ.get("TWEETOPS_SPOOL_DIR", DEFAULT_SPOOL))
 
 
+def _json(value) -> str:
+    return orjson.dumps(value).decode()  # ~5x faster than json.dumps for the probabilities of every row
+
+
 def make_engine(url: str):
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json)
 
         @event.listens_for(engine, "connect")
         def _wal(dbapi_connection, _record):  # several worker processes write the same file
@@ -83,7 +88,8 @@ def make_engine(url: str):
         return engine
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     # pre_ping: after a database restart, pooled connections are dead; test them before use.
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, connect_args=connect_args,
+                         json_serializer=_json)
 
 
 def ensure_schema(engine) -> None:
