@@ -22,25 +22,34 @@ CARD_FILE = "model_card.md"
 PROVENANCE_FILE = "PROVENANCE.md"
 RESAMPLES = 1000
 SEED = 0
+CHUNK_CELLS = 5_000_000
 
 
 def bootstrap_ci(y_true, y_pred, resamples: int = RESAMPLES, seed: int = SEED, level: float = 0.95) -> dict:
     """Percentile intervals of macro-F1 and accuracy over `resamples` bootstrap draws of the test rows.
 
-    Vectorised: every resample's per-class counts come from one (resamples, n) index array, so
+    Vectorised: each slice of resamples' per-class counts comes from one (slice, n) index array, so
     1,000 resamples of a few thousand rows take milliseconds instead of 1,000 sklearn calls.
     """
     codes = {label: i for i, label in enumerate(LABELS)}
-    t = np.array([codes[v] for v in y_true])
-    p = np.array([codes.get(v, -1) for v in y_pred])
-    rows = np.random.default_rng(seed).integers(0, len(t), size=(resamples, len(t)))
-    t, p = t[rows], p[rows]
-    f1 = []
-    for k in range(len(LABELS)):
-        tp = ((t == k) & (p == k)).sum(axis=1)
-        wrong = ((t == k) != (p == k)).sum(axis=1)  # false negatives + false positives
-        f1.append(np.divide(2 * tp, 2 * tp + wrong, out=np.zeros(resamples), where=(2 * tp + wrong) > 0))
-    draws = {"macro_f1": np.mean(f1, axis=0), "accuracy": (t == p).mean(axis=1)}
+    t_all = np.array([codes[v] for v in y_true], dtype=np.int8)
+    p_all = np.array([codes.get(v, -1) for v in y_pred], dtype=np.int8)
+    rng = np.random.default_rng(seed)
+    # Resamples in slices of about CHUNK_CELLS indices: a 200k-row test split would otherwise need
+    # several GB at once (1,000 x 200k indices and their labels).
+    step = max(1, CHUNK_CELLS // max(len(t_all), 1))
+    f1_draws, accuracy_draws = [], []
+    for start in range(0, resamples, step):
+        rows = rng.integers(0, len(t_all), size=(min(step, resamples - start), len(t_all)))
+        t, p = t_all[rows], p_all[rows]
+        f1 = []
+        for k in range(len(LABELS)):
+            tp = ((t == k) & (p == k)).sum(axis=1)
+            wrong = ((t == k) != (p == k)).sum(axis=1)  # false negatives + false positives
+            f1.append(np.divide(2 * tp, 2 * tp + wrong, out=np.zeros(len(rows)), where=(2 * tp + wrong) > 0))
+        f1_draws.append(np.mean(f1, axis=0))
+        accuracy_draws.append((t == p).mean(axis=1))
+    draws = {"macro_f1": np.concatenate(f1_draws), "accuracy": np.concatenate(accuracy_draws)}
     tail = (1 - level) / 2 * 100
     return {name: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))] for name, v in draws.items()}
 

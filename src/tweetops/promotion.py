@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tweetops import gate, tracking
@@ -15,6 +16,7 @@ from tweetops.artifacts import load_bundle
 from tweetops.config import LABELS, Config
 from tweetops.errors import TweetopsError
 from tweetops.evaluation import evaluate
+from tweetops.inference import fast_predict_proba
 from tweetops.logs import timed
 from tweetops.registry import open_registry
 
@@ -26,7 +28,9 @@ def champion_metrics(bundle: Path, test: pd.DataFrame) -> dict:
     model = load_bundle(bundle).model
     if tuple(model.classes_) != LABELS:
         raise TweetopsError(f"the champion at {bundle} predicts {list(model.classes_)}, not {list(LABELS)}.")
-    return evaluate(test["label"].to_numpy(object), model.predict(test["text"].tolist()))
+    # The serving fast path: the same probabilities as the Pipeline's, in a fraction of the time.
+    predicted = np.array(LABELS, dtype=object)[fast_predict_proba(model, test["text"].tolist()).argmax(axis=1)]
+    return evaluate(test["label"].to_numpy(object), predicted)
 
 
 def challenge(config: Config, manifest: dict, test: pd.DataFrame) -> dict:
