@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint pytest install install-dev system-deps image deploy-plan clean ui ui-image
+.PHONY: run test lint pytest install install-dev system-deps bench-deps image deploy-plan clean ui ui-image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: install-dev system-deps lint pytest
 ## system-deps: Debian packages for the real servers the tests start (PostgreSQL, Docker, ...)
 system-deps:
 	scripts/install_system_deps.sh
+
+## bench-deps: the test set-up plus wrk, the load generator benchmarks/serving.py measures with
+bench-deps: install-dev
+	scripts/install_system_deps.sh wrk
 
 lint: install-dev
 	$(BIN)/flake8 src api ui tests benchmarks scripts docker mlops_architecture.py

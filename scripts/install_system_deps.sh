@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests need for their real components, installed only when missing.
 # Called by `make test` (and so by .ci/run); a no-op on a machine that already has them.
+# Extra package names as arguments are installed too (`make bench-deps` adds wrk).
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,7 @@ packages=(
   chromium        # a real browser for the UI tests, driven by Playwright (its own download cannot work here)
   chromium-driver # ChromeDriver, for tools that drive Chromium over WebDriver rather than CDP
 )
+packages+=("$@")
 # The image tests need a Docker daemon: Debian's docker.io, unless one is installed already (Docker CE).
 command -v dockerd >/dev/null || packages+=(docker.io)
 
