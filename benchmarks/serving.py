@@ -4,7 +4,7 @@ All serve the same bundle on 127.0.0.1. tweetops runs as shipped: 2 workers, API
 (TWEETOPS_API_KEYS) and every prediction recorded in the history (SQLite). MLServer runs 2
 parallel workers from its own venv (default /tmp/tweetops-mlserver-venv, created on first use, with
 uvloop<0.22: its worker crashes with 0.23). The naive app is benchmarks/naive_app.py (1 worker).
-The floor is predict_proba alone in two processes. Load comes from wrk (`apt-get install wrk`) with
+The floor is predict_proba alone in two processes. Load comes from wrk (`make bench-deps`) with
 a Lua script cycling real bodies, or a bounded Python client; every load is bounded in time.
 
 Metrics: single-text /predict req/s and p99 latency at concurrency 8; batch-of-100 texts/s at
@@ -301,7 +301,7 @@ def main() -> None:
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "python"
         if args.client == "python":
-            print("wrk is missing (Debian: apt-get install wrk); using the bounded Python client, which competes "
+            print("wrk is missing (`make bench-deps` installs it); using the bounded Python client, which competes "
                   "with the servers for the CPU.", flush=True)
     model = Path(args.model).resolve()
     texts = [t for t in resampled_tweets(20_000, seed=1)["text"] if len(t) <= 1000]
