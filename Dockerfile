@@ -42,19 +42,18 @@ RUN python -m pip wheel --quiet --wheel-dir /tmp/wheels -r /build/requirements.t
 WORKDIR /build
 COPY pyproject.toml README.m[d] ./
 COPY src ./src
-COPY api ./api
 COPY docker/warm_up.py ./
 RUN touch README.md \
  && python -m pip wheel --quiet --no-deps --wheel-dir /tmp/wheels . \
  && /opt/venv/bin/pip install --quiet --no-deps /tmp/wheels/tweetops-*.whl \
  && /opt/venv/bin/pip uninstall --quiet --yes pip setuptools \
  && rm -rf /tmp/wheels \
- && env -u PYTHONDONTWRITEBYTECODE PYTHONPATH=/build /opt/venv/bin/python warm_up.py
+ && env -u PYTHONDONTWRITEBYTECODE /opt/venv/bin/python warm_up.py
 
 # The bundle last, so a new model reuses every layer above; made world-readable here (bundles are
 # written owner-only) so the runtime stage needs no extra chmod layer.
 # A bundle folder inside the build context: models/<run_id> (never a secret; the manifest holds none).
-ARG MODEL_BUNDLE=models/latest
+ARG MODEL_BUNDLE=models/champion
 COPY ${MODEL_BUNDLE} /bundle
 RUN chmod -R a+rX,go-w /bundle
 
@@ -79,7 +78,6 @@ LABEL org.opencontainers.image.title="tweetops" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/opt/tweetops/app \
     PORT=8080 \
     OMP_NUM_THREADS=1 \
     OPENBLAS_NUM_THREADS=1 \
@@ -100,7 +98,6 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /opt/tweetops/app
 COPY params.yaml ./
 COPY data/raw ./data/raw
-COPY api ./api
 # The baked bundle lives outside /opt/ml/model, which SageMaker mounts (read-only) over it;
 # tweetops.inference prefers /opt/ml/model when that holds a bundle.
 COPY --from=builder /bundle /opt/tweetops/model

@@ -36,13 +36,16 @@ system-deps:
 bench-deps: install-dev
 	scripts/install_system_deps.sh wrk
 
+## lint: flake8, and the import contracts (layers point one way, no cycles, only the CLI publishes)
 lint: install-dev
 	$(BIN)/flake8 src api ui tests benchmarks scripts docker mlops_architecture.py
+	$(BIN)/lint-imports --no-logo
 
-## image: the Docker image with the latest model baked in (tags tweetops:<run_id> and tweetops:<git sha>)
+## image: the Docker image with the champion baked in (tags tweetops:<run_id> and tweetops:<git sha>);
+## with no champion, the newest bundle that passed its gate (and it says so); trains one if there is none
 image: install
-	@test -e models/latest || $(BIN)/tweetops run
-	scripts/build_image.sh --bundle models/latest
+	@$(BIN)/tweetops model-path >/dev/null 2>&1 || $(BIN)/tweetops run
+	scripts/build_image.sh --bundle "$$($(BIN)/tweetops model-path)"
 
 # The second run executes every notebook with its defaults (nbval; notebooks/conftest.py trains one shared
 # run); tests/notebooks in the first runs them again with papermill into reports/notebooks/.
@@ -50,7 +53,7 @@ pytest: install-dev
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
-## ui: the API and the web UI on 127.0.0.1 (trains models/latest first if missing); Ctrl-C stops both
+## ui: the API (serving the champion) and the web UI on 127.0.0.1 (trains one first if none); Ctrl-C stops both
 ui: install-dev
 	scripts/run_ui.sh
 

@@ -29,7 +29,7 @@ def floor(model: str, source: Path, chunk_size: int) -> float:
     """Texts/s of predict_proba alone over the file's texts, chunk by chunk, in this process."""
     import pyarrow.parquet as pq
 
-    from tweetops.inference import load_predictor
+    from tweetops.serving.inference import load_predictor
 
     predictor = load_predictor(model)
     texts = pq.read_table(source, columns=["text"]).column("text").to_pylist()
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=10_000)
     parser.add_argument("--row-group-size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs (the median is reported)")
-    parser.add_argument("--model", default=str(ROOT / "models" / "latest"))
+    parser.add_argument("--model", default=str(ROOT / "models" / "champion"))
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="tweetops-bench-batch-") as folder:

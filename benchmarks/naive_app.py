@@ -4,13 +4,13 @@ One uvicorn worker (plain h11 and asyncio, access log on), pydantic bodies, Fast
 a pandas DataFrame built per request, sync routes run in FastAPI's thread pool.
 Same bundle and same routes and bodies as `tweetops serve` (/predict, /predict/batch).
 
-    MODEL_DIR=models/latest .venv/bin/uvicorn naive_app:app --app-dir benchmarks --port 8000
+    MODEL_DIR=models/champion .venv/bin/uvicorn naive_app:app --app-dir benchmarks --port 8000
 """
 import pandas as pd
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from tweetops.inference import load_predictor
+from tweetops.serving.inference import load_predictor
 
 predictor = load_predictor()
 app = FastAPI()

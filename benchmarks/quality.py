@@ -20,14 +20,14 @@ from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline
 
-from tweetops.cli import limit_threads
-from tweetops.config import load_config
-from tweetops.data_preparation import label_from_rating
-from tweetops.evaluation import evaluate, vader_labels
-from tweetops.feature_engineering import build_features
-from tweetops.lexicon import compound
+from tweetops.settings import limit_threads
+from tweetops.settings import load_config
+from tweetops.pipeline.data_preparation import label_from_rating
+from tweetops.release.evaluation import evaluate, vader_labels
+from tweetops.model.builder import build_features
+from tweetops.model.lexicon import compound
 from tweetops.model_training import assemble, boundary_weights, make_classifier
-from tweetops.tables import parse_table
+from tweetops.io.tables import parse_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -241,7 +241,7 @@ def recorded(port: int) -> int:
 
 
 def _floor_worker(model: str, texts: list[str], batch: int, duration: float, barrier, results) -> None:
-    from tweetops.inference import load_predictor
+    from tweetops.serving.inference import load_predictor
 
     predictor = load_predictor(model)
     predictor.predict_proba(texts[:batch])
@@ -295,7 +295,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--model", default=str(ROOT / "models" / "latest"))
+    parser.add_argument("--model", default=str(ROOT / "models" / "champion"))
     parser.add_argument("--mlserver-venv", default=str(MLSERVER_VENV))
     args = parser.parse_args()
     if args.client == "auto":

@@ -9,14 +9,12 @@ import importlib
 import io
 
 HOT_PATH = [
-    # serve: the FastAPI app, its server and what the workers load lazily
-    "api.main", "tweetops.server", "tweetops.service", "tweetops.history", "tweetops.metrics",
-    "uvicorn.protocols.http.httptools_impl", "uvicorn.loops.uvloop", "uvicorn.lifespan.on",
-    "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql.psycopg",
-    # the model bundle (unpickling imports the pipeline's modules) and the other entry points
-    "tweetops.entrypoint", "tweetops.cli", "tweetops.batch", "tweetops.gate", "tweetops.sagemaker_train",
-    "tweetops.data_ingestion", "tweetops.data_preparation", "tweetops.preprocessing",
-    "tweetops.feature_engineering", "tweetops.clustering", "tweetops.model_training",
+    # serve: the server, the FastAPI app its workers build, and what they load lazily
+    "tweetops.serving.server", "uvicorn.protocols.http.httptools_impl", "uvicorn.loops.uvloop",
+    "uvicorn.lifespan.on", "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql.psycopg",
+    # what the bundle pickles, and the other entry points (sagemaker_train imports the six stages)
+    "tweetops.model.builder", "tweetops.entrypoint", "tweetops.cli", "tweetops.serving.batch",
+    "tweetops.release.gate", "tweetops.release.publish", "tweetops.sagemaker_train", "tweetops.monitoring.monitor",
     "matplotlib.pyplot", "matplotlib.backends.backend_agg", "boto3", "botocore.client",
 ]
 

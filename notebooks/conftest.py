@@ -12,8 +12,8 @@ SHARED = {}
 def pytest_sessionstart(session):
     if not os.environ.get(RUN_ENV):
         config = project(None, until="model_training", source_root=Path(__file__).resolve().parents[1])
-        SHARED["root"] = config.paths.root
-        os.environ[RUN_ENV] = str(config.paths.root)
+        SHARED["root"] = config.root
+        os.environ[RUN_ENV] = str(config.root)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -3,7 +3,7 @@
 #
 #   scripts/build_image.sh [--bundle models/<run_id>] [--tag NAME:TAG]... [--base IMAGE]
 #
-# Defaults: the bundle models/latest points at; tags tweetops:<run_id> and tweetops:<git sha>.
+# Defaults: the champion (models/champion); tags tweetops:<run_id> and tweetops:<git sha>.
 # Uses $DOCKER (default: docker) and whatever DOCKER_HOST says; when no daemon answers and this runs
 # as root, it starts the private one of scripts/docker_sandbox.sh (left running for `docker run`).
 # Only non-secret build args are passed (revision, time, source, run id, macro-F1, bundle path).
@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 DOCKER=${DOCKER:-docker}
-bundle=models/latest
+bundle=models/champion
 base=""
 tags=()
 while [ $# -gt 0 ]; do
@@ -24,11 +24,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# The bundle must be a real folder inside the build context (COPY does not follow models/latest).
+# The bundle must be a real folder inside the build context (COPY does not follow models/champion).
 resolved=$(realpath -e "$bundle" 2>/dev/null) || { echo "error: no model bundle at $bundle; train one with \`make run\`." >&2; exit 2; }
 case "$resolved" in "$ROOT"/*) ;; *) echo "error: $bundle is outside the project; copy it under models/." >&2; exit 2 ;; esac
-[ -f "$resolved/manifest.json" ] && [ -f "$resolved/model.joblib" ] \
-  || { echo "error: $bundle is not a model bundle (it needs model.joblib and manifest.json)." >&2; exit 2; }
+[ -f "$resolved/manifest.json" ] && [ -f "$resolved/manifest.sha256" ] && [ -f "$resolved/model.joblib" ] \
+  || { echo "error: $bundle is not a model bundle (it needs model.joblib, manifest.json and manifest.sha256); retrain it with \`make run\`." >&2; exit 2; }
 rel=${resolved#"$ROOT"/}
 
 read -r run_id macro_f1 < <(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["run_id"], round(m["metrics"]["macro_f1"], 4))' "$resolved/manifest.json")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make ui`: the API and the web UI on 127.0.0.1, on the embedded defaults (local models/latest, SQLite
-# history). Prints the UI's URL; Ctrl-C stops both.
+# `make ui`: the API and the web UI on 127.0.0.1, on the embedded defaults (the champion, else the newest
+# bundle that passed its gate, as `tweetops serve` chooses; SQLite history). Prints the UI's URL; Ctrl-C
+# stops both.
 #
 #   API_PORT (8000)  UI_PORT (8501)  TWEETOPS_API_KEY (optional: the API then requires it, the UI sends it)
 #   API_URL          talk to an API that is already running (local or deployed) instead of starting one
@@ -21,13 +22,13 @@ stop() {
 trap stop INT TERM EXIT
 
 if [ -z "${API_URL:-}" ]; then
-  if [ ! -e models/latest ]; then
-    echo "no model in models/latest: training one with \`tweetops run\` first" >&2
+  if ! "$BIN/tweetops" model-path >/dev/null 2>&1; then
+    echo "no model to serve: training one with \`tweetops run\` first" >&2
     "$BIN/tweetops" run
   fi
   API_URL="http://127.0.0.1:$API_PORT"
   # The key, when set, is the API's only key: the UI sends the same one.
-  HOST=127.0.0.1 PORT=$API_PORT WEB_CONCURRENCY=1 MODEL_DIR=models/latest \
+  HOST=127.0.0.1 PORT=$API_PORT WEB_CONCURRENCY=1 \
     TWEETOPS_API_KEYS=${TWEETOPS_API_KEY:-} "$BIN/tweetops" serve &
   pids+=($!)
   for _ in $(seq 1 240); do

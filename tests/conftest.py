@@ -9,7 +9,7 @@ from tests.servers.docker import docker_daemon  # noqa: F401  (fixtures)
 from tests.servers.http import http_folder  # noqa: F401  (fixtures)
 from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.servers.s3 import s3_bucket, s3_server  # noqa: F401  (fixtures)
-from tweetops.cli import limit_threads
+from tweetops.settings import limit_threads
 
 limit_threads()  # as the CLI does: one BLAS thread, measured faster on these 2 shared cores
 # MLflow tracking is off in every test (and the CLI runs they start) unless a test turns it on:
@@ -36,16 +36,16 @@ def raw_path() -> Path:
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
-    """The whole pipeline run once on the bundled tweets, in a scratch root shared by the session."""
-    from tweetops.config import load_config
-    from tweetops.pipeline import run_all
+    """`tweetops run` once on the bundled tweets (six stages, then publish), in a scratch root shared by
+    the session."""
+    from tweetops.cli import main
 
     root = make_project(tmp_path_factory.mktemp("trained"))
-    run_all(load_config(root / "params.yaml"))
+    assert main(["run", "--params", str(root / "params.yaml")]) == 0
     return root
 
 
 @pytest.fixture(scope="session")
 def trained_bundle(trained_project) -> Path:
-    """The trained model bundle folder (models/<run_id>, reached through models/latest)."""
-    return (trained_project / "models" / "latest").resolve()
+    """The trained model bundle folder (models/<run_id>, the published champion)."""
+    return (trained_project / "models" / "champion").resolve()

@@ -166,6 +166,7 @@ def model_page() -> None:
     commit = str(manifest.get("git_commit") or "unknown")[:12]
     st.caption(f"{manifest.get('model_name', 'model')} trained {manifest.get('created_at', 'at an unknown time')} "
                f"from commit {commit} on {manifest.get('data', {}).get('rows', '?')} rows.")
+    _champion_status(manifest.get("served") or {}, manifest.get("gate") or {})
     st.subheader("Against baselines (held-out test set)")
     comparison = _comparison(metrics, manifest.get("baselines", {}))
     st.table(comparison.set_index("model").style.format("{:.3f}", na_rep="n/a"))
@@ -177,6 +178,19 @@ def model_page() -> None:
             st.markdown(_demote_headings(card))
     else:
         st.info("No model card in this bundle.")
+
+
+def _champion_status(served: dict, gate: dict) -> None:
+    """Whether the API serves the published champion, in one sentence, with where the model came from."""
+    source = served.get("source", "an unknown source")
+    if served.get("champion") is True:
+        st.success(f"This is the published champion: it passed every gate before it was released ({source}).")
+    elif served.get("champion") is False:
+        st.warning(f"This is not the published champion: the API serves {source}.")
+    else:
+        st.info(f"The API serves {source}; whether it is still the champion is the registry's to say.")
+    if gate.get("sentence"):
+        st.caption(f"Gate verdict when it was trained: {gate['sentence']}")
 
 
 def _comparison(metrics: dict, baselines: dict) -> pd.DataFrame:
@@ -206,7 +220,8 @@ def sidebar() -> None:
     except ApiError as exc:
         st.sidebar.error(str(exc))
         return
-    st.sidebar.success(f"Connected · model {health.get('model_version')}")
+    champion = {True: " · the champion", False: " · not the champion"}.get(health.get("champion"), "")
+    st.sidebar.success(f"Connected · model {health.get('model_version')}{champion}")
 
 
 st.set_page_config(page_title="tweetops", page_icon=":speech_balloon:", layout="wide")

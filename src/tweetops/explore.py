@@ -6,7 +6,6 @@ notebooks/conftest.py sets TWEETOPS_NOTEBOOK_RUN to one run shared by every note
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -16,22 +15,21 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from tweetops.cli import limit_threads
-from tweetops.clustering import pseudo_label
-from tweetops.config import Config, load_config
 from tweetops.errors import TweetopsError
-from tweetops.pipeline import STAGES, run_stage
+from tweetops.io.files import read_json
 # The normaliser's own patterns, so the notebooks count what the model sees as hashtags, mentions and URLs.
-from tweetops.preprocessing import _HASHTAG as HASHTAG
-from tweetops.preprocessing import _MENTION as MENTION
-from tweetops.preprocessing import _URL as URL
+from tweetops.model.normalizer import HASHTAG, MENTION, URL
+from tweetops.pipeline.clustering import pseudo_label
+from tweetops.pipeline.runner import run_stage
+from tweetops.pipeline.runs import ORDER, Request
+from tweetops.settings import Config, environment, limit_threads, load_config
 
 # Emoticons like :) ;-( <3 and emoji (the normaliser keeps both; hashtags, mentions and URLs use its patterns).
 EMOTICON = re.compile(r"(?<!\w)(?:[:;=8xX][-o*']?[()\[\]dDpP/\\|*3]|<3|[()\[\]dD][-o*']?[:;=])(?!\w)")
 EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 # What each stage leaves behind, so an existing run is checked before a notebook reads it.
-OUTPUTS = {"data_preparation": "data/processed/preparation.json", "clustering": "data/features/clusters.json",
-           "model_training": "models/latest/manifest.json"}
+OUTPUTS = {"data_preparation": "data/stages/data_preparation.json", "clustering": "data/stages/clustering.json",
+           "model_training": "data/stages/model_training.json"}
 RUN_ENV = "TWEETOPS_NOTEBOOK_RUN"
 
 
@@ -49,7 +47,7 @@ def project(run_dir: str | Path | None, until: str, source_root: Path | None = N
     in a temporary folder (params.yaml and the raw data copied from the repository)."""
     if until not in OUTPUTS:
         raise ValueError(f"until must be one of {sorted(OUTPUTS)}")
-    run_dir = run_dir or os.environ.get(RUN_ENV)
+    run_dir = run_dir or environment().notebook_run
     if run_dir:
         root = Path(run_dir)
         if not (root / OUTPUTS[until]).exists():
@@ -60,11 +58,16 @@ def project(run_dir: str | Path | None, until: str, source_root: Path | None = N
     shutil.copy(repo / "params.yaml", root / "params.yaml")
     shutil.copytree(repo / "data" / "raw", root / "data" / "raw")
     # A scratch run to look at: no MLflow run or registry version for it.
-    config = load_config(root / "params.yaml", root=root, **{"tracking.enabled": False})
+    request = Request(root / "params.yaml", {"tracking.enabled": False}, root=root)
     limit_threads()  # as the CLI does: multi-threaded BLAS was measured 6x slower on 2 shared cores
-    for stage in STAGES[:STAGES.index(until) + 1]:
-        run_stage(stage, config)
-    return config
+    for stage in ORDER[:ORDER.index(until) + 1]:
+        run_stage(stage, request)
+    return load_config(root / "params.yaml", root=root, **{"tracking.enabled": False})
+
+
+def run_bundle(config: Config) -> Path:
+    """The bundle folder the project's last run trained (models/<run_id>)."""
+    return config.catalog.bundle(read_json(config.catalog.run_record)["run_id"])
 
 
 def tweet_traits(texts: pd.Series) -> pd.DataFrame:

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 
 FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 
 
-def setup_logging(level: str | None = None) -> None:
-    level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
-    logging.basicConfig(level=level, format=FORMAT, force=True)
+def setup_logging(level: str = "INFO") -> None:
+    """`level` is the command's --log-level, else LOG_LEVEL (tweetops.settings), else INFO."""
+    logging.basicConfig(level=level.upper(), format=FORMAT, force=True)
 
 
 @contextlib.contextmanager

@@ -15,31 +15,33 @@ Exit status 0 on success, non-zero on failure, as the contract asks.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
 import traceback
-import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from tweetops.artifacts import MANIFEST_FILE, load_manifest, verify_bundle
-from tweetops.config import Params, load_config
+from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
+from tweetops.logs import setup_logging
+from tweetops.model.bundle import CHECKSUM_FILE, MANIFEST_FILE, SIGNATURE_FILE, load_manifest, verify_bundle
+from tweetops.pipeline.runner import run_all
+from tweetops.pipeline.runs import Request
+from tweetops.release.gate import against_baselines
+from tweetops.settings import Params, environment, limit_threads, params_path
 
 log = logging.getLogger("tweetops.sagemaker_train")
 
-DEFAULT_ROOT = Path("/opt/ml")
 CHANNEL_PREFERENCE = ("training", "train")
 RESERVED = ("channel", "file", "source")  # hyperparameters that choose the data, not params
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class MLPaths:
     root: Path
 
@@ -53,11 +55,11 @@ class MLPaths:
 
     @property
     def model(self) -> Path:
-        return Path(os.environ.get("SM_MODEL_DIR") or self.root / "model")
+        return environment().sm_model_dir or self.root / "model"
 
     @property
     def output_data(self) -> Path:
-        return Path(os.environ.get("SM_OUTPUT_DATA_DIR") or self.root / "output" / "data")
+        return environment().sm_output_data_dir or self.root / "output" / "data"
 
     @property
     def failure(self) -> Path:
@@ -80,9 +82,9 @@ def read_hyperparameters(path: Path) -> dict[str, str]:
 def _param_keys() -> dict[str, list[str]]:
     """Bare key -> the dotted keys it could mean, from the typed params sections."""
     found: dict[str, list[str]] = {}
-    for section, cls in typing.get_type_hints(Params).items():
-        for f in dataclasses.fields(cls):
-            found.setdefault(f.name, []).append(f"{section}.{f.name}")
+    for section, spec in Params.model_fields.items():
+        for name in spec.annotation.model_fields:
+            found.setdefault(name, []).append(f"{section}.{name}")
     return found
 
 
@@ -121,7 +123,7 @@ def find_source(paths: MLPaths, hyperparameters: dict) -> str:
     if not channel or channel not in channels:
         raise TweetopsError(f"no data channel to train on under {paths.data} (found: {', '.join(channels) or 'none'}); "
                             f"name it 'training' or set the 'channel' hyperparameter.")
-    folder = Path(os.environ.get(f"SM_CHANNEL_{channel.upper()}") or paths.data / channel)
+    folder = environment().sm_channels.get(channel.lower()) or paths.data / channel
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     if hyperparameters.get("file"):
         files = [p for p in files if p.name == hyperparameters["file"]]
@@ -132,45 +134,41 @@ def find_source(paths: MLPaths, hyperparameters: dict) -> str:
     return str(files[0])
 
 
-def publish(bundle: Path, reports: Path, config, paths: MLPaths) -> dict:
+def export(bundle: Path, reports: Path, catalog: Catalog, paths: MLPaths) -> dict:
     """Copy the bundle into the model dir (a mount: its files, not the folder) and the rest to output/data."""
-    from tweetops.gate import decide
-
     model_dir = paths.model
     model_dir.mkdir(parents=True, exist_ok=True)
-    for name in [*load_manifest(bundle)["files"], MANIFEST_FILE]:  # the manifest last: then the bundle is complete
+    seal = [name for name in (MANIFEST_FILE, CHECKSUM_FILE, SIGNATURE_FILE) if (bundle / name).is_file()]
+    for name in [*load_manifest(bundle)["files"], *seal]:  # the seal last: then the bundle is complete
         shutil.copyfile(bundle / name, model_dir / name)
     manifest = verify_bundle(model_dir)
     out = paths.output_data
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(reports, out / "reports", dirs_exist_ok=True)
-    for record in (config.paths.ingestion_record, config.paths.processed / "preparation.json"):
+    for record in (catalog.ingestion_record, catalog.preparation_record, catalog.run_record):
         if record.is_file():
             shutil.copyfile(record, out / record.name)
     # Baselines, plus the pipeline's champion/challenger decision (MLflow is absent from the image, so the
     # champion is the job's local one: none in a fresh container, hence the first-model rule).
-    decision = {**decide(manifest), "challenge": manifest.get("gate")}
+    decision = {**against_baselines(manifest), "verdict": manifest.get("gate")}
     (out / "gate.json").write_text(json.dumps(decision, indent=2) + "\n", encoding="utf-8")
     return {"run_id": manifest["run_id"], "model_dir": str(model_dir), "macro_f1": manifest["metrics"]["macro_f1"],
             "gate_passed": decision["passed"], "promoted": bool((manifest.get("gate") or {}).get("promote"))}
 
 
-def train(paths: MLPaths, params_path: str | None = None) -> dict:
-    from tweetops.pipeline import run_all
-
+def train(paths: MLPaths, params_file: str | None = None) -> dict:
     hyperparameters = read_hyperparameters(paths.hyperparameters)
     overrides = to_overrides(hyperparameters)
     overrides["data.source"] = find_source(paths, hyperparameters)
-    if os.environ.get("TRAINING_JOB_NAME") and not os.environ.get("TWEETOPS_RUN_ID"):
-        os.environ["TWEETOPS_RUN_ID"] = os.environ["TRAINING_JOB_NAME"]  # the run id is the job's name
-    params_path = params_path or os.environ.get("TWEETOPS_PARAMS", "params.yaml")
+    env = environment()
     # Intermediate stage files are scratch here: only the bundle and the reports leave the container.
     with tempfile.TemporaryDirectory(prefix="tweetops-train-") as work:
-        config = load_config(params_path, root=work, **overrides)
+        request = Request(params_path(params_file), overrides, root=work,
+                          run_id=env.run_id or env.training_job_name)  # the run id is the job's name
         log.info("training on %s with overrides %s", overrides["data.source"],
                  {k: v for k, v in overrides.items() if k != "data.source"})
-        result = run_all(config)["model_training"]
-        return publish(Path(result["bundle"]), Path(result["reports"]), config, paths)
+        result = run_all(request)["model_training"]
+        return export(Path(result["bundle"]), Path(result["reports"]), request.catalog(), paths)
 
 
 def write_failure(paths: MLPaths, message: str) -> None:
@@ -182,17 +180,14 @@ def write_failure(paths: MLPaths, message: str) -> None:
 
 
 def main(argv=None) -> int:
-    from tweetops.cli import limit_threads
-    from tweetops.logs import setup_logging
-
     parser = argparse.ArgumentParser(prog="train", description="Train under SageMaker's /opt/ml contract.")
-    parser.add_argument("--ml-root", default=os.environ.get("TWEETOPS_ML_ROOT", str(DEFAULT_ROOT)))
+    parser.add_argument("--ml-root", default=None, help="the /opt/ml folder (default: TWEETOPS_ML_ROOT or /opt/ml)")
     parser.add_argument("--params", default=None, help="params file (default: TWEETOPS_PARAMS or params.yaml)")
-    parser.add_argument("--log-level", default=None)
+    parser.add_argument("--log-level", default=None, type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level or environment().log_level)
     limit_threads()
-    paths = MLPaths(Path(args.ml_root))
+    paths = MLPaths(Path(args.ml_root or environment().ml_root))
     try:
         result = train(paths, args.params)
     except TweetopsError as exc:

@@ -18,10 +18,10 @@ with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx st
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from api.main import create_app
+from tweetops.serving.app import create_app
 from tests.servers.ports import free_port, wait_until
-from tweetops.history import History
-from tweetops.service import Service
+from tweetops.serving.history import History
+from tweetops.serving.service import Service
 
 TWEETOPS = str(Path(sys.executable).parent / "tweetops")
 
@@ -38,7 +38,7 @@ def service(trained_bundle, tmp_path_factory):
     """The trained model, loaded once, with a SQLite history of its own."""
     folder = tmp_path_factory.mktemp("service")
     history = History(url=f"sqlite:///{folder / 'history.db'}", spool=folder / "spool", flush_seconds=0.1).start()
-    svc = Service().start(model_dir=trained_bundle, history=history)
+    svc = Service().start(trained_bundle, history=history)
     yield svc
     svc.stop()
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tweetops.serving.service import Service
+
 EMPTY = "text is empty; send the tweet's words."
 
 
@@ -23,11 +25,15 @@ def test_predict_rejects_bad_text_with_422_and_a_clear_message(client, payload, 
     assert response.json()["detail"] == message
 
 
-def test_text_limit_follows_tweetops_max_chars(client, monkeypatch):
+def test_text_limit_follows_tweetops_max_chars_and_the_schema_says_so(service, make_client, monkeypatch):
     monkeypatch.setenv("TWEETOPS_MAX_CHARS", "20")
+    client = make_client(Service(predictor=service.predictor, history=service.history))  # limits read at start
     response = client.post("/predict", json={"text": "x" * 21})
     assert (response.status_code, response.json()["detail"]) == (422, "text has 21 characters; the limit is 20.")
     assert client.post("/predict", json={"text": "x" * 20}).status_code == 200
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["text"]["maxLength"] == 20
+    assert schemas["BatchRequest"]["properties"]["texts"]["items"]["maxLength"] == 20
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -72,8 +78,9 @@ def test_a_chunked_body_over_the_limit_is_413_too(client):
     assert response.status_code == 413
 
 
-def test_the_body_limit_honours_sagemaker_max_payload(make_client):
-    client = make_client(SAGEMAKER_MAX_PAYLOAD_IN_MB="2")
+def test_the_body_limit_honours_sagemaker_max_payload(service, make_client, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_MAX_PAYLOAD_IN_MB", "2")
+    client = make_client(Service(predictor=service.predictor, history=service.history))
     body = b'{"texts": ["' + b"a" * (1024 * 1024) + b'"]}'
     response = client.post("/predict/batch", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422  # past the size check; now it is the text that is too long

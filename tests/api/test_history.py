@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from tests.servers.ports import wait_until
-from tweetops.history import History
-from tweetops.service import Service
+from tweetops.serving.history import History
+from tweetops.serving.service import Service
 
 
 @pytest.fixture

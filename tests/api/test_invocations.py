@@ -4,7 +4,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tweetops.config import LABELS
+from tweetops.model import LABELS
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tweetops.artifacts import load_bundle
+from tweetops.model.bundle import load_bundle
 
 LABELS = ["negative", "neutral", "positive"]
 

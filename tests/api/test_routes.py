@@ -4,11 +4,11 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from api.main import create_app
+from tweetops.serving.app import create_app
 from tests.api.conftest import TestClient
-from tweetops.config import LABELS
-from tweetops.history import History
-from tweetops.service import Service
+from tweetops.model import LABELS
+from tweetops.serving.history import History
+from tweetops.serving.service import Service
 
 
 def test_ping_is_503_before_the_model_loads_and_200_with_an_empty_body_after(trained_bundle, tmp_path, monkeypatch):

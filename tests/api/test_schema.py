@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from api.main import create_app
+from tweetops.serving.app import create_app
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import TWEETOPS, serve_env
-from tweetops.history import History
+from tweetops.serving.history import History
 
 
 def _run_serve(env: dict, cwd) -> subprocess.CompletedProcess:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tweetops.config import LABELS
-from tweetops.inference import load_predictor
+from tweetops.model import LABELS
+from tweetops.serving.inference import load_predictor
 
 FORMATS = ("csv", "jsonl", "parquet")
 # Row position -> (bad text, a fragment of the reason batch-predict must give).
@@ -19,7 +19,7 @@ PROBA = [f"p_{label}" for label in LABELS]
 
 @pytest.fixture(scope="session")
 def model_dir(trained_project):
-    return trained_project / "models" / "latest"
+    return trained_project / "models" / "champion"
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def test_unreadable_parquet(capsys, tmp_path):
 @pytest.mark.parametrize("index, size, message", [
     ("4", "4", "AWS_BATCH_JOB_ARRAY_INDEX=4 must be in 0..3 for AWS_BATCH_JOB_ARRAY_SIZE=4"),
     ("1", None, "AWS_BATCH_JOB_ARRAY_INDEX=1 must be in 0..0 for AWS_BATCH_JOB_ARRAY_SIZE=1"),
-    ("x", "4", "must be whole numbers"),
+    ("x", "4", "AWS_BATCH_JOB_ARRAY_INDEX must be a whole number, got 'x'"),
 ])
 def test_bad_shard_environment(capsys, monkeypatch, tmp_path, csv_input, index, size, message):
     monkeypatch.setenv("AWS_BATCH_JOB_ARRAY_INDEX", index)

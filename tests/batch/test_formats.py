@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from tests.batch.conftest import FORMATS, PROBA, bad_rows, read_output, write_input
-from tweetops import batch
-from tweetops.config import LABELS
+from tweetops.serving import batch
+from tweetops.model import LABELS
 
 
 def check_output(out: pd.DataFrame, written: pd.DataFrame, fmt: str, predictor) -> None:

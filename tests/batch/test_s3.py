@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tests.batch.conftest import read_output, read_parts, write_input
-from tweetops import batch
+from tweetops.serving import batch
 from tweetops.errors import TweetopsError
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.batch.conftest import FORMATS, read_output, read_parts, write_input
-from tweetops import batch
+from tweetops.serving import batch
 
 
 @pytest.mark.parametrize("total", [0, 1, 3, 4, 7, 4200])

@@ -59,3 +59,39 @@ def test_actionlint_fails_a_broken_workflow(tmp_path):
                    "        with:\n          no-such-input: 1\n")
     result = run(tool("actionlint"), *ACTIONLINT_IGNORE, bad, cwd=tmp_path)
     assert result.returncode != 0 and "no-such-input" in result.stdout
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """lint-imports on the package at root/src, with the contracts in root/pyproject.toml."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(root / "src")}
+    return subprocess.run([tool("lint-imports"), "--no-logo", "--no-cache"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_import_contracts_hold():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 4 kept, 0 broken." in result.stdout
+
+
+@pytest.mark.parametrize("module, line, contract", [
+    # a wrong arrow, even hidden in a function: the bundle's layer reaching up to the CLI
+    ("model/bundle.py", "def _up():\n    from tweetops.cli import main  # noqa\n",
+     "Layers: each imports only the layers below it BROKEN"),
+    # a cycle inside one layer: a stage importing the runner that imports it
+    ("pipeline/clustering.py", "from tweetops.pipeline import runner  # noqa\n",
+     "No import cycles between sibling packages or modules BROKEN"),
+    # training that publishes
+    ("pipeline/model_training.py", "from tweetops.release import publish  # noqa\n",
+     "Only the CLI publishes (training registers and promotes nothing) BROKEN"),
+    # what the bundle pickles reaching for a server library
+    ("model/normalizer.py", "import fastapi  # noqa\n",
+     "What the bundle pickles needs no server, database, registry or cloud library BROKEN"),
+])
+def test_a_wrong_import_breaks_its_contract(tmp_path, module, line, contract):
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    path = tmp_path / "src" / "tweetops" / module
+    path.write_text(path.read_text() + "\n\n" + line)
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0 and contract in result.stdout, result.stdout + result.stderr

@@ -20,8 +20,9 @@ import pytest
 from tests.ci.test_workflows import WORKFLOWS, scratch_clone
 from tests.ci.workflow_runner import WorkflowRun
 from tests.monitoring.conftest import DRIFT, DRIFT_SETS, held_out, read_texts
+from tests.release.seal import reseal
 from tests.repo_copy import head_sha
-from tweetops.history import History, new_record
+from tweetops.serving.history import History, new_record
 
 MONITOR = WORKFLOWS / "monitor_and_retrain.yml"
 RETRAIN_RUN_ID = "4242"  # promoted its model: the champion
@@ -92,8 +93,8 @@ def clone(tmp_path_factory, trained_bundle):
     for run_id, promoted in ((RETRAIN_RUN_ID, True), (NOT_PROMOTED_RUN_ID, False)):
         shutil.copytree(trained_bundle, bundles / run_id)
         manifest = json.loads((bundles / run_id / "manifest.json").read_text())
-        manifest["gate"]["promote"] = promoted  # the manifest itself is not in its own hash list
-        (bundles / run_id / "manifest.json").write_text(json.dumps(manifest))
+        manifest["gate"]["promote"] = promoted
+        reseal(bundles / run_id, manifest)  # two retrain runs' artefacts, one promoted and one not
     return root, bin_dir, bundles
 
 

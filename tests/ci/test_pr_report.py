@@ -10,7 +10,7 @@ import pytest
 from tests.ci.test_workflows import CI, scratch_clone
 from tests.ci.workflow_runner import WorkflowRun, condition, load_workflow
 from tests.servers.github import github_api  # noqa: F401  (fixture)
-from tweetops.report_compare import MARKER
+from tweetops.release.compare import MARKER
 
 REPO, PR = "local/tweetops", 12  # the runner's GITHUB_REPOSITORY, and a pull request number
 COMMENT, FORK = "Post or update the pull request comment", "Fork pull request, no comment"

@@ -1,7 +1,8 @@
 """The retrain workflow's steps, run for real in a scratch copy of the repository.
 
-The two Docker steps (build, smoke test) are skipped here and proven by tests/e2e/test_image.py,
-which runs the same scripts/build_image.sh and scripts/smoke_test_image.py against a real daemon.
+In the main run the Docker steps (build, smoke test, champion tag) are skipped, as if they passed, and
+proven by tests/e2e/test_image.py, which runs the same scripts against a real daemon. The broken-image
+run builds and smoke-tests for real on that daemon, and shows that a failing smoke test publishes nothing.
 """
 from __future__ import annotations
 
@@ -22,11 +23,33 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 RETRAIN = WORKFLOWS / "manual_retrain_pipeline.yml"
 CI = WORKFLOWS / "ci_validation.yml"
 PROVEN_BY_IMAGE_TEST = "proven by tests/e2e/test_image.py (same script, real Docker daemon)"
-DOCKER_STEPS = {"Build the image with the artefacts baked in": PROVEN_BY_IMAGE_TEST,
-                "Smoke-test the image (/ping, /invocations, batch-predict)": PROVEN_BY_IMAGE_TEST}
+BUILD = "Build the image with the bundle baked in (tagged with the run id and the commit)"
+SMOKE = "Smoke-test the image (/ping, /invocations, batch-predict)"
+GATE = "Gate: stop unless the model beats its baselines; read whether it may replace the champion"
+PUBLISH = "Publish: register the model and make it the champion (only when the gate promoted it)"
+TAG = "Tag the published image champion"
+DOCKER_STEPS = {BUILD: PROVEN_BY_IMAGE_TEST, SMOKE: PROVEN_BY_IMAGE_TEST, TAG: PROVEN_BY_IMAGE_TEST}
 STAGE_STEPS = ["Stage 1: data_ingestion", "Stage 2: data_preparation", "Stage 3: preprocessing",
                "Stage 4: feature_engineering", "Stage 5: clustering", "Stage 6: model_training"]
 RUN_ID = "424242"
+
+
+def stage_steps(run) -> list[str]:
+    return [r.name.split(" (")[0] for r in run.results if r.name.startswith("Stage ")]
+
+
+def registry_state(root: Path) -> dict:
+    """What a publication would change: the registered versions and their aliases, and models/champion."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    found = client.search_model_versions("name = 'tweet-sentiment'")
+    versions = {str(mv.version): mv.tags.get("run_id") for mv in found}
+    model = client.get_registered_model("tweet-sentiment") if versions else None
+    link = root / "models" / "champion"
+    return {"versions": versions, "aliases": {k: str(v) for k, v in model.aliases.items()} if model else {},
+            "champion": link.readlink().name if link.is_symlink() else None,
+            "history": model.tags.get("champion_history") if model else None}
 
 
 def scratch_clone(folder: Path) -> Path:
@@ -56,12 +79,13 @@ def test_retrain_workflow_runs_every_step_in_order(retrain_run):
     run, _ = retrain_run
     assert not run.failed(), run.report()
     names = [r.name for r in run.results]
-    assert [n for n in names if n.startswith("Stage ")] == STAGE_STEPS  # each stage its own step, in order
-    assert names.index("Stage 6: model_training") < names.index(
-        "Promotion gate: champion/challenger decision") < names.index("Upload the run's artefacts")
+    assert stage_steps(run) == STAGE_STEPS  # each stage its own step, in order
+    assert names.index("Stage 6: model_training (the bundle, its reports and the gate's verdict; publishes "
+                       "nothing)") < names.index(GATE) < names.index(BUILD) < names.index(SMOKE) \
+        < names.index(PUBLISH) < names.index(TAG) < names.index("Upload the run's artefacts")
 
 
-def test_retrain_workflow_writes_the_run_artefacts_with_its_inputs(retrain_run):
+def test_retrain_workflow_records_its_inputs_once_and_every_stage_reads_them(retrain_run):
     import json
 
     _, root = retrain_run
@@ -69,11 +93,23 @@ def test_retrain_workflow_writes_the_run_artefacts_with_its_inputs(retrain_run):
     assert manifest["run_id"] == RUN_ID
     assert manifest["git_commit"] == head_sha()
     assert manifest["params"]["split"]["labeled_fraction"] == 0.5  # the dispatch input reached training
-    gate = json.loads((root / "reports" / RUN_ID / "gate.json").read_text())
-    assert gate["passed"] is True and gate["promote"] is True  # a fresh runner: the first model vs baselines
+    record = json.loads((root / "data" / "interim" / "run.json").read_text())
+    assert record["params_sha256"] == manifest["params_sha256"] and record["overrides"]["split.labeled_fraction"] == 0.5
+    # The inputs are given to the first stage only; the others take them from the run's record.
+    assert RETRAIN.read_text().count('--labeled-fraction "$LABELED_FRACTION"') == 1
+    verdict = json.loads((root / "reports" / RUN_ID / "gate.json").read_text())
+    assert verdict == manifest["gate"] and verdict["promote"] is True  # a fresh runner: the first model vs baselines
     assert manifest["gate"]["registry"] == "mlflow" and (root / "mlruns" / "mlflow.db").is_file()
     for record in ("data/interim/ingestion.json", "data/processed/preparation.json"):
         assert json.loads((root / record).read_text())["run_id"] == RUN_ID
+
+
+def test_a_model_whose_image_passed_is_published_after_the_smoke_test(retrain_run):
+    run, root = retrain_run
+    by_name = {r.name: r for r in run.results}
+    assert by_name[GATE].outputs == {"promoted": "true"} and by_name[PUBLISH].outputs == {"published": "true"}
+    assert registry_state(root) == {"versions": {"1": RUN_ID}, "aliases": {"champion": "1"}, "champion": RUN_ID,
+                                    "history": '["1"]'}
 
 
 def test_retrain_workflow_skips_ecr_and_says_why_without_aws(retrain_run):
@@ -83,10 +119,44 @@ def test_retrain_workflow_skips_ecr_and_says_why_without_aws(retrain_run):
         assert by_name[name].status == "skipped" and "if" in by_name[name].detail
     assert by_name["Upload the run's artefacts"].status == "success"
     assert by_name["Upload the embedded MLflow store"].status == "success"
-    assert by_name["Promotion gate: champion/challenger decision"].outputs == {"promoted": "true"}
-    assert "**Champion/challenger: PROMOTED** (against the baselines: no champion yet; registry: mlflow)" in run.summary
+    assert "Decision: **promoted** (challenger 424242 against the baselines (no champion yet)" in run.summary
+    assert "**Published: yes: the model is the champion**" in run.summary and "`tweetops:champion`" in run.summary
     assert "ECR push skipped: repository variables not set: AWS_ROLE_ARN AWS_REGION ECR_REPOSITORY" in run.summary
-    assert "Gate: passed" in run.summary and "| **this run** |" in run.summary
+    assert "| **this model** |" in run.summary and "- registry: mlflow" in run.summary
+
+
+def test_a_failing_smoke_test_publishes_nothing(docker_daemon, tmp_path):
+    """A broken image (its entry point no longer exists) built and run on a real Docker daemon: the smoke
+    test fails, so the registry's versions and aliases, models/champion and its history stay as they were,
+    although the gate promoted the model."""
+    root = scratch_clone(tmp_path / "clone")
+    params = root / "params.yaml"
+    original = params.read_text()
+    env = docker_daemon.env(TWEETOPS_TRACKING="on", TWEETOPS_RUN_ID="earlier", MLFLOW_TRACKING_URI="")
+    params.write_text(original.replace("C: 2.0", "C: 0.02"))  # an earlier, weaker champion to defend
+    done = subprocess.run([sys.executable, "-m", "tweetops", "run"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and "publish: published: run earlier" in done.stdout, done.stderr[-3000:]
+    params.write_text(original)
+    before = registry_state(root)
+    assert before["aliases"] == {"champion": "1"} and before["champion"] == "earlier"
+    dockerfile = root / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace('"tweetops.entrypoint"', '"tweetops.no_such_entrypoint"'))
+
+    run = WorkflowRun(RETRAIN, root, run_id="808", sha=head_sha(), env=docker_daemon.env(TWEETOPS_TRACKING="on"))
+    run.run()
+    by_name = {r.name: r for r in run.results}
+    assert by_name[GATE].outputs == {"promoted": "true"}  # the model beat the champion...
+    assert by_name[BUILD].status == "success"
+    assert by_name[SMOKE].status == "failure" and "the container exited before answering /ping" in by_name[SMOKE].detail
+    assert [r.name for r in run.failed()] == [SMOKE]
+    assert by_name[PUBLISH].status == "skipped" and by_name[TAG].status == "skipped"  # ...and was not published
+    assert registry_state(root) == before
+    assert by_name["Upload the run's artefacts"].status == "success"  # the evidence is kept
+    assert "**Published: no: a step before publishing failed**" in run.summary
+    tags = docker_daemon("images", "--format", "{{.Repository}}:{{.Tag}}", "tweetops").stdout.split()
+    assert "tweetops:808" in tags and "tweetops:champion" not in tags
+    docker_daemon("rmi", "-f", "tweetops:808", f"tweetops:{head_sha()}", check=False)
 
 
 def test_a_failing_stage_names_its_step_and_still_writes_the_summary(tmp_path):
@@ -95,12 +165,13 @@ def test_a_failing_stage_names_its_step_and_still_writes_the_summary(tmp_path):
                       inputs={"data_source": "data/raw/missing.tsv"})
     run.run()
     failed = run.failed()
-    assert [r.name for r in failed] == ["Stage 1: data_ingestion"]
+    assert [r.name.split(" (")[0] for r in failed] == ["Stage 1: data_ingestion"]
     assert "does not exist" in failed[0].detail
     statuses = {r.name: r.status for r in run.results}
-    assert statuses["Stage 2: data_preparation"] == "skipped"
-    assert statuses["Job summary"] == "success"
-    assert "No model bundle" in run.summary and "ECR push not reached" in run.summary
+    assert statuses["Stage 2: data_preparation"] == "skipped" and statuses[PUBLISH] == "skipped"
+    assert statuses["Upload the run's artefacts"] == "skipped" and statuses["Job summary"] == "success"
+    assert "No model bundle to report" in run.summary and "ECR push not reached" in run.summary
+    assert "**Published: no: a step before publishing failed**" in run.summary
 
 
 def test_the_aws_path_runs_only_with_every_variable_and_oidc(tmp_path):
@@ -140,8 +211,7 @@ def test_ci_workflow_is_least_privilege_and_cancels_superseded_runs():
 
 
 def test_scripts_the_workflows_call_exist_and_are_executable():
-    for script in ("scripts/build_image.sh", "scripts/smoke_test_image.py", "scripts/retrain_summary.py",
-                   "scripts/install_system_deps.sh"):
+    for script in ("scripts/build_image.sh", "scripts/smoke_test_image.py", "scripts/install_system_deps.sh"):
         mode = (ROOT / script).stat().st_mode
         assert mode & stat.S_IXUSR, f"{script} is not executable"
     assert os.access(ROOT / "Dockerfile", os.R_OK)

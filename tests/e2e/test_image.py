@@ -22,7 +22,7 @@ import pytest
 from tests.monitoring.conftest import read_texts
 from tests.repo_copy import ROOT, copy_repo, head_sha
 from tests.servers.ports import free_port, wait_until
-from tweetops.artifacts import load_bundle
+from tweetops.model.bundle import load_bundle
 
 pytestmark = pytest.mark.e2e
 MAX_IMAGE_BYTES = 600 * 1000 * 1000
@@ -131,13 +131,16 @@ def test_runtime_has_no_compiler_caches_or_test_suites(docker_daemon, image):
     assert out[:3] == ["[]", "[]", "[]"], out
     listed = docker_daemon("run", "--rm", "--entrypoint", "ls", image["tag"], "/opt/tweetops/model").stdout.split()
     # the baked bundle, outside /opt/ml/model
-    assert sorted(listed) == ["manifest.json", "model.joblib", "model_card.md", "reference.parquet"]
+    assert sorted(listed) == ["manifest.json", "manifest.sha256", "model.joblib", "model_card.md", "reference.parquet"]
 
 
 def test_serve_answers_ping_predict_and_invocations(served, image):
     container, _ = served
     status, body = http("GET", f"{container.url}/ping")
     assert status == 200
+    health = json.loads(http("GET", f"{container.url}/health")[1])
+    # Whether a baked bundle is still the champion is the registry's and the image tag's to say.
+    assert health["model_source"] == "the bundle baked into the image" and health["champion"] is None
     status, body = http("POST", f"{container.url}/predict", {"text": TEXTS[0]})
     assert status == 200, body
     answer = json.loads(body)

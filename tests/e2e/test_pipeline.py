@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_project
-from tweetops.artifacts import load_bundle
-from tweetops.config import load_config
 from tweetops.errors import TweetopsError
-from tweetops.pipeline import STAGES, run_all
+from tweetops.model.bundle import load_bundle
+from tweetops.pipeline.runner import STAGES, run_all
+from tweetops.pipeline.runs import Request
 
 BUNDLED_SHA = "dfbe7102e2f92579ed8b19df9a3822491880697c67adf712fb66e520cc05102f"
 
@@ -25,9 +25,10 @@ def run_cli(args, cwd, **env):
 
 def test_run_writes_the_bundle_reports_and_manifest(trained_project, trained_bundle):
     run_id = trained_bundle.name
-    assert (trained_project / "models" / "latest").is_symlink()
+    assert (trained_project / "models" / "champion").readlink().name == run_id
+    assert not (trained_project / "models" / "latest").exists()  # no pointer that moves on every run
     bundle_files = {"model.joblib", "model_card.md", "reference.parquet"}
-    assert {p.name for p in trained_bundle.iterdir()} == bundle_files | {"manifest.json"}
+    assert {p.name for p in trained_bundle.iterdir()} == bundle_files | {"manifest.json", "manifest.sha256"}
     reports = trained_project / "reports" / run_id
     for name in ("metrics.json", "confusion_matrix.png", "clusters.md", "summary.md", "test_predictions.parquet"):
         assert (reports / name).stat().st_size > 0, name
@@ -42,7 +43,7 @@ def test_run_writes_the_bundle_reports_and_manifest(trained_project, trained_bun
     assert manifest["libraries"]["scikit-learn"] and manifest["git_commit"]
     assert set(manifest["baselines"]) == {"majority_class", "supervised_only", "vader_compound"}
     summary = (reports / "summary.md").read_text()
-    assert "rows in 4,200 = kept 4,200 + quarantined 0" in summary and "vader compound" in summary
+    assert "rows in 4,200 = kept 4,200 + quarantined 0" in summary and "VADER compound rule" in summary
 
 
 def test_the_model_beats_every_baseline_on_the_test_split(trained_bundle):
@@ -71,7 +72,7 @@ def test_stages_run_one_by_one_reproduce_the_run_exactly(trained_project, traine
     """As the retrain workflow runs them: each stage its own process; same data and params, same model."""
     project = make_project(tmp_path / "again")
     for stage in STAGES:
-        result = run_cli(["-m", f"tweetops.{stage}"], cwd=project, TWEETOPS_RUN_ID="repeat")
+        result = run_cli(["-m", f"tweetops.pipeline.{stage}"], cwd=project, TWEETOPS_RUN_ID="repeat")
         assert result.returncode == 0, result.stderr
     first = json.loads((trained_project / "reports" / trained_bundle.name / "metrics.json").read_text())
     again = json.loads((project / "reports" / "repeat" / "metrics.json").read_text())
@@ -83,12 +84,12 @@ def test_stages_run_one_by_one_reproduce_the_run_exactly(trained_project, traine
 
 def test_a_label_budget_uses_pseudo_labels_only_where_they_help(tmp_path):
     project = make_project(tmp_path / "budget")
-    config = load_config(project / "params.yaml", **{"split.labeled_fraction": 0.1})
-    results = run_all(config)
+    results = run_all(Request(project / "params.yaml", {"split.labeled_fraction": 0.1}))
     clusters = results["clustering"]
     assert clusters["unlabeled"] == 3024 and clusters["confident"] > 0
     assert 0 < clusters["pseudo_label_accuracy"] <= 1
-    manifest = load_bundle(project / "models" / "latest").manifest
+    manifest = load_bundle(results["model_training"]["bundle"]).manifest
+    assert manifest["params"]["split"]["labeled_fraction"] == 0.1
     ablation = manifest["ablation"]
     assert ablation["pseudo_rows"] == clusters["confident"]
     decided = ablation["validation_macro_f1_with_pseudo"] > ablation["validation_macro_f1_gold_only"]
@@ -104,7 +105,7 @@ def test_cli_errors_are_one_sentence_and_a_nonzero_exit(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: data source")
     assert "Traceback" not in result.stderr
-    result = run_cli(["-m", "tweetops.model_training"], cwd=project)
-    assert result.returncode == 2 and "run the stages before model_training first" in result.stderr
+    result = run_cli(["-m", "tweetops.pipeline.model_training"], cwd=project)
+    assert result.returncode == 2 and "no run has been started here" in result.stderr
     result = run_cli(["-m", "tweetops", "run", "--labeled-fraction", "1.5"], cwd=project)
     assert result.returncode == 2 and "labeled_fraction must be in (0, 1]" in result.stderr

@@ -3,8 +3,8 @@ invariance and direction, on the bundle as it is served. The checks live in twee
 so the model card reports the outcomes of these same checks."""
 import pytest
 
-from tweetops.behaviour import CHECKS, Direction, Invariance, MinimumFunctionality, run_checks
-from tweetops.inference import load_predictor
+from tweetops.release.behaviour import CHECKS, Direction, Invariance, MinimumFunctionality, run_checks
+from tweetops.serving.inference import load_predictor
 
 
 @pytest.fixture(scope="module")

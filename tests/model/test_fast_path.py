@@ -7,9 +7,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from tweetops import fast_path
-from tweetops.artifacts import load_bundle
-from tweetops.inference import compiled_model, fast_predict_proba
+from tweetops.model import fast_path
+from tweetops.model.bundle import load_bundle
+from tweetops.model.fast_path import compiled_model, fast_predict_proba
 
 ODD_TEXTS = [
     "", "   ", "a", "I  love\tit\n\nso   much!!!", "ΣΑΣ ΟΔΟΣ", "naïve café 😀 :-) #happy @bob http://x.y",

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tweetops.inference import InputError, fast_predict_proba, load_predictor, validate_batch, validate_text
+from tweetops.model.fast_path import fast_predict_proba
+from tweetops.serving.inference import InputError, Limits, load_predictor, validate_batch, validate_text
 
 
 def test_the_fast_path_equals_the_pipeline_exactly(trained_bundle, raw_path):
@@ -25,12 +26,12 @@ def test_the_fast_path_equals_the_pipeline_exactly(trained_bundle, raw_path):
 ])
 def test_text_validation_says_what_to_fix(value, message):
     with pytest.raises(InputError, match=message):
-        validate_text(value)
+        validate_text(value, Limits().max_chars)
 
 
 def test_batch_validation_names_the_bad_item():
-    assert validate_batch(["a", "b"]) == ["a", "b"]
+    assert validate_batch(["a", "b"], Limits()) == ["a", "b"]
     with pytest.raises(InputError, match=r"texts\[1\]: text is empty"):
-        validate_batch(["fine", ""])
+        validate_batch(["fine", ""], Limits())
     with pytest.raises(InputError, match="the limit is 1,000 per request"):
-        validate_batch(["a"] * 1001)
+        validate_batch(["a"] * 1001, Limits())

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.monitoring.conftest import DRIFT, DRIFT_SETS, read_texts
-from tweetops.io import sha256_file
+from tweetops.io.files import sha256_file
 
 ROWS = re.compile(r"^\| `(?P<name>[^`]+\.txt)` \|.*\| (?P<rows>[\d,]+) \| (?P<bytes>[\d,]+) \| [\w-]+ \| "
                   r"`(?P<sha>[0-9a-f]{64})` \|$", re.MULTILINE)

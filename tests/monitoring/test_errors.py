@@ -7,6 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from tests.release.seal import reseal
 from tests.servers.ports import free_port
 
 
@@ -73,6 +74,6 @@ def test_a_model_from_before_monitoring_is_one_clear_error(run_monitor, trained_
     (old / "reference.parquet").unlink()
     manifest = json.loads((old / "manifest.json").read_text())
     del manifest["files"]["reference.parquet"]
-    (old / "manifest.json").write_text(json.dumps(manifest))
+    reseal(old, manifest)  # as a bundle sealed without a reference would be
     _one_clear_line(run_monitor("--input", tmp_path / "any.csv", model=old), "has no reference.parquet",
                     "retrain it")

@@ -8,9 +8,9 @@ import pytest
 
 from tests.conftest import make_project
 from tests.monitoring.conftest import DRIFT, DRIFT_SETS, read_texts
-from tweetops import clustering, data_ingestion, data_preparation, feature_engineering, preprocessing
-from tweetops.config import load_config
-from tweetops.history import History, new_record
+from tweetops.pipeline.runner import run_stage
+from tweetops.pipeline.runs import ORDER, Request
+from tweetops.serving.history import History, new_record
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,10 @@ def history_project(tmp_path_factory, raw_path):
                     for text in served])
     history.flush()
     history.close()
-    config = load_config(root / "params.yaml", **{"history_ingestion.enabled": True,
-                                                  "history_ingestion.url": f"sqlite:///{root / 'history.db'}"})
-    for stage in (data_ingestion, data_preparation, preprocessing, feature_engineering, clustering):
-        stage.run(config)
+    request = Request(root / "params.yaml", {"history_ingestion.enabled": True,
+                                             "history_ingestion.url": f"sqlite:///{root / 'history.db'}"})
+    for stage in ORDER[:-1]:
+        run_stage(stage, request)
     return root
 
 

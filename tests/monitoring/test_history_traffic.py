@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 
-from api.main import create_app
+from tweetops.serving.app import create_app
 from tests.monitoring.conftest import DRIFT, DRIFT_SETS, read_texts
-from tweetops.service import Service
+from tweetops.serving.service import Service
 
 with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx still works
     warnings.simplefilter("ignore")

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.conftest import ROOT
-from tweetops.config import load_params
+from tweetops.settings import load_params
 from tweetops.errors import TweetopsError
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from tests.monitoring.conftest import DRIFT, DRIFT_SETS
-from tweetops.artifacts import verify_bundle
-from tweetops.io import sha256_file
+from tweetops.model.bundle import verify_bundle
+from tweetops.io.files import sha256_file
 
 
 def test_the_bundle_carries_its_reference_with_a_verified_hash(trained_bundle, trained_project):

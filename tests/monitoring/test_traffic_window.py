@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 
-from tweetops.history import History, new_record
+from tweetops.serving.history import History, new_record
 from tweetops.monitoring.traffic import from_history
 
 

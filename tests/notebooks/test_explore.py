@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import make_project
 from tweetops.errors import TweetopsError
-from tweetops.explore import RUN_ENV, label_budget_sweep, project, repository_root, tweet_traits
+from tweetops.explore import RUN_ENV, label_budget_sweep, project, repository_root, run_bundle, tweet_traits
 
 
 def test_without_a_run_the_stages_run_in_a_temporary_folder(tmp_path, monkeypatch):
@@ -13,16 +13,18 @@ def test_without_a_run_the_stages_run_in_a_temporary_folder(tmp_path, monkeypatc
     source = make_project(tmp_path / "repo")
     before = sorted(p.relative_to(source) for p in source.rglob("*"))
     config = project("", until="data_preparation", source_root=source)
-    assert config.paths.root != source and (config.paths.processed / "preparation.json").is_file()
+    assert config.root != source and config.catalog.preparation_record.is_file()
     assert sorted(p.relative_to(source) for p in source.rglob("*")) == before  # nothing written into the source
     assert repository_root(source / "data" / "raw") == source
 
 
 def test_an_existing_run_is_read_and_a_missing_one_is_one_sentence(trained_project, tmp_path, monkeypatch):
-    assert project(str(trained_project), until="model_training").paths.root == trained_project
+    config = project(str(trained_project), until="model_training")
+    assert config.root == trained_project and run_bundle(config) == trained_project / "models" / \
+        (trained_project / "models" / "champion").readlink().name
     monkeypatch.setenv(RUN_ENV, str(trained_project))
-    assert project("", until="clustering").paths.root == trained_project
-    with pytest.raises(TweetopsError, match=f"{tmp_path} has no models/latest/manifest.json; run `tweetops run`"):
+    assert project("", until="clustering").root == trained_project
+    with pytest.raises(TweetopsError, match=f"{tmp_path} has no data/stages/model_training.json; run `tweetops run`"):
         project(str(tmp_path), until="model_training")
 
 

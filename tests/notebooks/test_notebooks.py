@@ -9,7 +9,7 @@ import papermill
 import pytest
 
 from tests.conftest import ROOT
-from tweetops.behaviour import CHECKS
+from tweetops.release.behaviour import CHECKS
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 OUTPUT = ROOT / "reports" / "notebooks"

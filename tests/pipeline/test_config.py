@@ -1,6 +1,6 @@
 import pytest
 
-from tweetops.config import load_config, load_params
+from tweetops.settings import load_config, load_params
 from tweetops.errors import TweetopsError
 
 
@@ -49,6 +49,6 @@ def test_overrides_and_environment(tmp_path, monkeypatch):
     config = load_config(path)
     assert config.params.data.source == "s3://bucket/tweets.tsv"
     assert config.params.data.s3_endpoint_url == "http://127.0.0.1:9"
-    assert config.paths.root == tmp_path
+    assert config.root == tmp_path
     # An explicit --source beats the environment.
     assert load_params(path, **{"data.source": "b.csv"}).data.source == "b.csv"

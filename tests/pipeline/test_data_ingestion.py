@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_project
-from tweetops import data_ingestion
-from tweetops.config import load_config
 from tweetops.errors import TweetopsError
+from tweetops.pipeline.runner import run_stage
+from tweetops.pipeline.runs import Request
 
 BUNDLED_SHA = "dfbe7102e2f92579ed8b19df9a3822491880697c67adf712fb66e520cc05102f"
 
@@ -18,8 +18,9 @@ def project(tmp_path):
 
 
 def ingest(project, source=None, **overrides):
-    config = load_config(project / "params.yaml", **({"data.source": source} if source else {}), **overrides)
-    return config, data_ingestion.run(config)
+    """(the project's catalog, what data_ingestion returned)."""
+    request = Request(project / "params.yaml", {**({"data.source": source} if source else {}), **overrides})
+    return request.catalog(), run_stage("data_ingestion", request)
 
 
 def sample(raw_path, n=50) -> pd.DataFrame:
@@ -29,12 +30,12 @@ def sample(raw_path, n=50) -> pd.DataFrame:
 
 
 def test_bundled_tsv_is_ingested_whole_with_its_record(project):
-    config, record = ingest(project)
-    frame = pd.read_parquet(config.paths.ingested)
+    catalog, record = ingest(project)
+    frame = pd.read_parquet(catalog.ingested)
     assert record["rows"] == len(frame) == 4200
     assert record["sha256"] == BUNDLED_SHA
     assert record["format"] == "tsv" and record["rows_with_errors"] == 0
-    saved = json.loads(config.paths.ingestion_record.read_text())
+    saved = json.loads(catalog.ingestion_record.read_text())
     assert saved["sha256"] == BUNDLED_SHA and saved["run_id"] == record["run_id"]
     first = frame.iloc[0]
     assert (first["id"], first["rating"]) == ("1", "2.726315789")
@@ -49,8 +50,8 @@ def test_csv_jsonl_and_parquet_sources(project, raw_path, fmt):
     {"csv": lambda: table.to_csv(path, index=False),
      "jsonl": lambda: table.to_json(path, orient="records", lines=True),
      "parquet": lambda: table.to_parquet(path, index=False)}[fmt]()
-    config, record = ingest(project, str(path))
-    frame = pd.read_parquet(config.paths.ingested)
+    catalog, record = ingest(project, str(path))
+    frame = pd.read_parquet(catalog.ingested)
     assert record["format"] == fmt and record["rows"] == 50
     assert frame["text"].tolist() == table["text"].tolist()
     assert frame["id"].tolist() == table["id"].tolist()
@@ -69,15 +70,15 @@ def test_s3_source_on_a_real_s3_server(project, raw_path, s3_server, s3_bucket, 
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     s3_server.client().put_object(Bucket=s3_bucket, Key="raw/tweets.tsv", Body=raw_path.read_bytes())
-    config, record = ingest(project, f"s3://{s3_bucket}/raw/tweets.tsv")
+    catalog, record = ingest(project, f"s3://{s3_bucket}/raw/tweets.tsv")
     assert record["rows"] == 4200 and record["sha256"] == BUNDLED_SHA
-    assert len(pd.read_parquet(config.paths.ingested)) == 4200
+    assert len(pd.read_parquet(catalog.ingested)) == 4200
 
 
 def test_failed_sources_are_one_clear_error_and_keep_previous_outputs(project, http_folder, s3_server, s3_bucket,
                                                                       monkeypatch):
-    config, _ = ingest(project)
-    before = config.paths.ingested.read_bytes(), config.paths.ingestion_record.read_bytes()
+    catalog, _ = ingest(project)
+    before = catalog.ingested.read_bytes(), catalog.ingestion_record.read_bytes()
     _, base = http_folder
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
@@ -93,7 +94,7 @@ def test_failed_sources_are_one_clear_error_and_keep_previous_outputs(project, h
     for source, message in cases.items():
         with pytest.raises(TweetopsError, match=message):
             ingest(project, source, **{"data.timeout_seconds": 3})
-    assert (config.paths.ingested.read_bytes(), config.paths.ingestion_record.read_bytes()) == before
+    assert (catalog.ingested.read_bytes(), catalog.ingestion_record.read_bytes()) == before
 
 
 def test_a_wrong_secret_is_refused_by_the_s3_server(project, raw_path, s3_server, s3_bucket, monkeypatch):
@@ -123,8 +124,8 @@ def test_unreadable_files_and_wrong_columns(project):
 def test_bad_lines_become_rows_with_a_reason_not_lost(project):
     content = b"1\t0.5\tfine\r\n2\t1.0\tcaf\xe9 latin-1\r\n3\tonly two\r\n4\t-1\ttext\twith\ttabs"
     (project / "mixed.tsv").write_bytes(content)
-    config, record = ingest(project, str(project / "mixed.tsv"))
-    frame = pd.read_parquet(config.paths.ingested).set_index("id")
+    catalog, record = ingest(project, str(project / "mixed.tsv"))
+    frame = pd.read_parquet(catalog.ingested).set_index("id")
     assert record["rows"] == 4 and record["rows_with_errors"] == 2
     assert frame.loc["2", "ingest_error"] == "line is not valid UTF-8"
     assert frame.loc["3", "ingest_error"].startswith("wrong number of fields")

@@ -2,19 +2,20 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_project
-from tweetops import data_ingestion, data_preparation
-from tweetops.config import load_config
 from tweetops.errors import TweetopsError
+from tweetops.pipeline.runner import run_stage
+from tweetops.pipeline.runs import Request
 
 
 def prepare(project, source=None, **overrides):
-    config = load_config(project / "params.yaml", **({"data.source": str(source)} if source else {}), **overrides)
-    data_ingestion.run(config)
-    return config, data_preparation.run(config)
+    """(the project's catalog, what data_preparation returned), after data_ingestion."""
+    request = Request(project / "params.yaml", {**({"data.source": str(source)} if source else {}), **overrides})
+    run_stage("data_ingestion", request)
+    return request.catalog(), run_stage("data_preparation", request)
 
 
-def read(config, name):
-    return pd.read_parquet(config.paths.processed / f"{name}.parquet")
+def read(catalog, name):
+    return pd.read_parquet(catalog.split(name))
 
 
 @pytest.fixture
@@ -23,11 +24,11 @@ def project(tmp_path):
 
 
 def test_bundled_data_labels_split_and_counts(project):
-    config, counts = prepare(project)
+    catalog, counts = prepare(project)
     assert counts["labels"] == {"negative": 1062, "neutral": 838, "positive": 2300}
     assert counts["rows_in"] == 4200 == counts["rows_kept"] + counts["rows_quarantined"]
     assert counts["rows_quarantined"] == 0
-    train, test = read(config, "train"), read(config, "test")
+    train, test = read(catalog, "train"), read(catalog, "test")
     assert (len(train), len(test)) == (3360, 840)
     assert set(train["id"]).isdisjoint(test["id"])
     # Stratified: each label's share in test is within one row of its share overall.
@@ -42,8 +43,8 @@ def test_bundled_data_labels_split_and_counts(project):
 
 
 def test_the_label_budget_hides_gold_labels_stratified(project):
-    config, counts = prepare(project, **{"split.labeled_fraction": 0.25})
-    train = read(config, "train")
+    catalog, counts = prepare(project, **{"split.labeled_fraction": 0.25})
+    train = read(catalog, "train")
     assert counts["train_labeled"] == 840 and counts["train_unlabeled"] == 2520
     assert train["label"].notna().all()  # hidden, not deleted: pseudo-label accuracy is measured on it
     shares = train[train["labeled"]]["label"].value_counts(normalize=True)
@@ -61,10 +62,10 @@ def test_bad_rows_are_quarantined_with_a_reason_and_nothing_is_lost(project):
            "104\tonly two fields"]
     content = ("\r\n".join(good + bad)).encode() + b"\r\n105\t1.0\tcaf\xe9"
     (project / "mixed.tsv").write_bytes(content)
-    config, counts = prepare(project, project / "mixed.tsv")
-    quarantine = read(config, "quarantine").set_index("id")
+    catalog, counts = prepare(project, project / "mixed.tsv")
+    quarantine = read(catalog, "quarantine").set_index("id")
     assert counts["rows_in"] == 67 and counts["rows_kept"] == 60 and counts["rows_quarantined"] == 7
-    assert len(read(config, "train")) + len(read(config, "test")) == 60
+    assert len(read(catalog, "train")) + len(read(catalog, "test")) == 60
     assert quarantine.loc["100", "reason"] == "text is empty"
     assert quarantine.loc["101", "reason"] == "rating is not a number: abc"
     assert quarantine.loc["102", "reason"] == "rating is outside [-4, 4]: 7.5"
@@ -81,8 +82,8 @@ def test_rows_without_a_rating_are_kept_as_unlabelled_training_rows(project, raw
     frame = pd.DataFrame(rows, columns=["id", "rating", "text"])
     frame.loc[:9, "rating"] = None
     frame.to_json(project / "partial.jsonl", orient="records", lines=True)
-    config, counts = prepare(project, project / "partial.jsonl")
-    train = read(config, "train")
+    catalog, counts = prepare(project, project / "partial.jsonl")
+    train = read(catalog, "train")
     assert counts["unrated"] == 10 and counts["rows_quarantined"] == 0
     assert (train["label"].isna() == ~train["labeled"]).all() and (~train["labeled"]).sum() == 10
 
@@ -94,5 +95,5 @@ def test_too_few_rows_per_label_is_a_clear_error(project):
 
 
 def test_running_out_of_order_says_which_stage_comes_first(project):
-    with pytest.raises(TweetopsError, match="run the data_ingestion stage first"):
-        data_preparation.run(load_config(project / "params.yaml"))
+    with pytest.raises(TweetopsError, match="no run has been started here; run the data_ingestion stage first"):
+        run_stage("data_preparation", Request(project / "params.yaml"))

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from tweetops.lexicon import VaderFeatures, vader_scores
-from tweetops.preprocessing import TweetNormalizer, mark_negation
+from tweetops.model.lexicon import VaderFeatures, vader_scores
+from tweetops.model.normalizer import TweetNormalizer, mark_negation
 
 
 @pytest.mark.parametrize("raw, expected", [

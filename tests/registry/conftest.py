@@ -1,13 +1,16 @@
-"""Registry fixtures: a real MLflow server, and three pipeline runs on the bundled tweets logged to it."""
+"""Registry fixtures: a real MLflow server, and three pipeline runs on the bundled tweets logged to it,
+each published (as the retrain workflow does, after its smoke test) when its gate promoted it."""
 from __future__ import annotations
 
 import pytest
 
 from tests.conftest import make_project
 from tests.servers.mlflow import mlflow_server  # noqa: F401  (fixture)
-from tweetops.config import load_config
-from tweetops.io import read_json
-from tweetops.pipeline import run_all, run_stage
+from tweetops.cli import main
+from tweetops.io.files import read_json
+from tweetops.pipeline.runner import run_all
+from tweetops.pipeline.runs import Request
+from tweetops.settings import load_config
 
 MODEL = "tweet-sentiment"
 # Measured on the bundled split: C 0.3 -> macro-F1 0.750, C 0.02 -> 0.735 (neutral F1 -0.024), C 2.0 -> 0.761.
@@ -18,31 +21,29 @@ RUNS = (("r1", 0.3), ("r2", 0.02), ("r3", 2.0))
 def tracked(mlflow_server, tmp_path_factory):  # noqa: F811
     """The same project trained three times with tracking on; the state after each run, in order.
 
-    r1 runs all six stages; r2 and r3 re-ingest (a new run id) and retrain with another C on the
-    same stage outputs, so all three face the same held-out test split.
+    Each run is all six stages with another C (the same data and split, so all three face the same
+    held-out test rows), then `tweetops publish` when its gate promoted it.
     """
     root = make_project(tmp_path_factory.mktemp("tracked"))
     patch = pytest.MonkeyPatch()
     patch.setenv("TWEETOPS_TRACKING", "on")
     patch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    from tweetops.registry import open_registry
+    from tweetops.release.registry import open_registry
 
     snapshots = {}
     try:
         for run_id, C in RUNS:
             patch.setenv("TWEETOPS_RUN_ID", run_id)
+            result = run_all(Request(root / "params.yaml", {"training.C": C}))["model_training"]
             config = load_config(root / "params.yaml", **{"training.C": C})
-            if run_id == "r1":
-                result = run_all(config)["model_training"]
-            else:
-                run_stage("data_ingestion", config)
-                result = run_stage("model_training", config)
-            store = open_registry(config)
+            store = open_registry(config.params.tracking, config.catalog)
+            published = main(["publish", run_id, "--params", str(root / "params.yaml")]) == 0 \
+                if result["gate"]["promote"] else False
+            champion = store.champion()
             snapshots[run_id] = {
                 "result": result, "manifest": read_json(root / "models" / run_id / "manifest.json"),
-                "summary": (root / "reports" / run_id / "summary.md").read_text(),
-                "champion": store.champion(),
-                "version": store.client.get_model_version(MODEL, result["registry"]["version"]),
+                "summary": (root / "reports" / run_id / "summary.md").read_text(), "published": published,
+                "champion": champion, "versions": {v.run_id: v for v in store.versions()},
                 "champion_link": (root / "models" / "champion").readlink().name}
         yield {"root": root, "uri": mlflow_server, "runs": snapshots, "config": config}
     finally:

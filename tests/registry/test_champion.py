@@ -1,4 +1,5 @@
-"""Champion/challenger against a real MLflow server: three runs, a rollback, status, and serving @champion."""
+"""Champion/challenger against a real MLflow server: three runs, publishing, a rollback, status, and
+serving @champion. Only published runs become registry versions."""
 from __future__ import annotations
 
 import os
@@ -12,63 +13,83 @@ import pytest
 
 from tests.registry.conftest import MODEL, registry_cli
 from tests.servers.ports import free_port, wait_until
-from tweetops.registry import open_registry
+from tweetops.model.bundle import digest
+from tweetops.release.registry import open_registry
 
 
-def test_the_first_model_beats_the_baselines_and_becomes_champion(tracked):
+def test_the_first_model_beats_the_baselines_and_is_published_as_champion(tracked):
     first = tracked["runs"]["r1"]
     gate = first["manifest"]["gate"]
     assert gate["promote"] and gate["against"] == "baselines" and gate["champion"] is None
-    assert first["champion"].version == first["result"]["registry"]["version"] == "1"
-    assert first["champion_link"] == "r1"
-    assert set(first["version"].aliases) == {"champion", "challenger"}
-    assert first["version"].tags["gate.decision"] == "promote" and first["version"].tags["run_id"] == "r1"
+    assert first["published"] and first["champion"].version == "1" and first["champion_link"] == "r1"
+    version = first["versions"]["r1"]
+    assert version.aliases == ["champion"] and version.tags["run_id"] == "r1"
+    assert version.tags["bundle_digest"] == digest(tracked["root"] / "models" / "r1")
+    assert version.tags["gate.sentence"] == gate["sentence"]
 
 
-def test_a_worse_model_is_not_promoted_and_its_reasons_are_recorded_everywhere(tracked):
+def test_a_worse_model_is_not_published_and_its_reasons_are_recorded(tracked):
     worse = tracked["runs"]["r2"]
     gate = worse["manifest"]["gate"]
     assert not gate["promote"] and gate["against"] == "champion" and gate["champion"] == "1 (run r1)"
+    assert gate["champion_id"]["digest"] == digest(tracked["root"] / "models" / "r1")
     assert gate["delta"] < 0 and gate["champion_macro_f1"] == tracked["runs"]["r1"]["manifest"]["metrics"]["macro_f1"]
     assert any("below the required +0.0020" in reason for reason in gate["reasons"])
     assert any(reason.startswith("F1 neutral drops by") for reason in gate["reasons"])
+    # Never registered: the registry holds only what passed every gate; the champion did not move.
+    assert not worse["published"] and "r2" not in worse["versions"]
     assert worse["champion"].version == "1" and worse["champion_link"] == "r1"
-    assert worse["version"].aliases == ["challenger"]
-    assert worse["version"].tags["gate.decision"] == "keep"
-    assert worse["version"].tags["gate.sentence"] == gate["sentence"]
     assert "Decision: **not promoted** (challenger r2 against champion 1 (run r1)" in worse["summary"]
     assert all(f"- {reason}" in worse["summary"] for reason in gate["reasons"])
 
 
-def test_a_better_model_is_promoted(tracked):
+def test_a_better_model_is_published(tracked):
     better = tracked["runs"]["r3"]
     gate = better["manifest"]["gate"]
     assert gate["promote"] and gate["delta"] >= gate["min_delta"]
     assert max(gate["class_f1_drop"].values()) <= gate["max_class_drop"]
-    assert better["champion"].version == "3" and better["champion_link"] == "r3"
-    assert set(better["version"].aliases) == {"champion", "challenger"}
+    assert better["published"] and better["champion"].version == "2" and better["champion_link"] == "r3"
+    assert better["versions"]["r3"].aliases == ["champion"] and better["versions"]["r1"].aliases == []
     assert "Decision: **promoted**" in better["summary"]
 
 
-def test_the_run_logged_params_metrics_reports_and_model(tracked):
+def test_every_run_is_tracked_even_the_one_not_published(tracked):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracked["uri"])
-    run = client.get_run(tracked["runs"]["r3"]["result"]["registry"]["mlflow_run_id"])
-    assert run.data.params["training.C"] == "2.0"
-    assert run.data.metrics["macro_f1"] == tracked["runs"]["r3"]["manifest"]["metrics"]["macro_f1"]
-    assert {"baseline_vader_compound_macro_f1", "champion_macro_f1", "f1_neutral"} <= set(run.data.metrics)
+    for run_id in ("r2", "r3"):
+        run = client.get_run(tracked["runs"][run_id]["result"]["mlflow_run_id"])
+        assert run.data.params["training.C"] == {"r2": "0.02", "r3": "2.0"}[run_id]
+        assert run.data.metrics["macro_f1"] == tracked["runs"][run_id]["manifest"]["metrics"]["macro_f1"]
+        assert {"baseline_vader_compound_macro_f1", "champion_macro_f1", "f1_neutral"} <= set(run.data.metrics)
+        assert run.data.tags["gate.decision"] == {"r2": "keep", "r3": "promote"}[run_id]
     reports = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "reports")}
     assert {"summary.md", "metrics.json", "confusion_matrix.png"} <= reports
 
 
-def test_status_lists_versions_aliases_and_champion_history(tracked, capsys):
+def test_status_lists_published_versions_aliases_and_champion_history(tracked, capsys):
     assert registry_cli(tracked, "status") == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isdigit()}
-    assert set(lines) == {"1", "2", "3"}
-    assert "champion" in lines["3"] and "r2" in lines["2"] and "not promoted" in lines["2"]
-    assert "champion history (oldest first): 1, 3" in out
+    assert set(lines) == {"1", "2"} and "r3" in lines["2"] and "champion" in lines["2"]
+    assert "r2" not in out
+    assert "champion: 2 (run r3); champion history (oldest first): 1, 2" in out
+
+
+def test_publishing_a_refused_run_is_one_sentence_and_changes_nothing(tracked, capsys):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TWEETOPS_TRACKING", "on")
+        patch.setenv("MLFLOW_TRACKING_URI", tracked["uri"])
+        from tweetops.cli import main
+
+        assert main(["publish", "r2", "--params", str(tracked["root"] / "params.yaml")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: run r2 was not promoted by its gate (not promoted: macro-F1")
+        assert err.count("\n") == 1
+        # r1's verdict was made when there was no champion: publishing it now would use a stale verdict.
+        assert main(["publish", "r1", "--params", str(tracked["root"] / "params.yaml")]) == 2
+        assert "the champion changed since run r1 was judged (then: none, now: 2 (run r3))" in capsys.readouterr().err
+        assert open_registry(tracked["config"].params.tracking, tracked["config"].catalog).champion().version == "2"
 
 
 def test_serving_models_champion_loads_that_version(tracked, tmp_path):
@@ -84,23 +105,25 @@ def test_serving_models_champion_loads_that_version(tracked, tmp_path):
     try:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/ping").status_code == 200, timeout=60, what="API")
         model = httpx.get(f"http://127.0.0.1:{port}/model").json()
+        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
         answer = httpx.post(f"http://127.0.0.1:{port}/predict", json={"text": "I love this, best day ever"}).json()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
-    assert model["registry"] == {"name": MODEL, "version": "3", "alias": "champion", "run_id": "r3",
-                                 "uri": f"models:/{MODEL}@champion"}
+    assert model["registry"] == {"name": MODEL, "version": "2", "alias": "champion", "run_id": "r3",
+                                 "uri": f"models:/{MODEL}@champion", "champion": True}
     assert model["run_id"] == "r3" and answer["model_version"] == "r3" and answer["label"] == "positive"
+    assert health["champion"] is True and "version 2" in health["model_source"]
 
 
 def test_rollback_moves_the_champion_back_and_an_unknown_version_is_one_sentence(tracked, capsys):
     root = tracked["root"]
     assert registry_cli(tracked, "rollback") == 0
-    assert "from version 3 to version 1" in capsys.readouterr().out
+    assert "from version 2 to version 1" in capsys.readouterr().out
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TWEETOPS_TRACKING", "on")
         patch.setenv("MLFLOW_TRACKING_URI", tracked["uri"])
-        assert open_registry(tracked["config"]).champion().version == "1"
+        assert open_registry(tracked["config"].params.tracking, tracked["config"].catalog).champion().version == "1"
     assert (root / "models" / "champion").readlink().name == "r1"
     assert registry_cli(tracked, "rollback") == 2
     assert "no earlier champion" in capsys.readouterr().err

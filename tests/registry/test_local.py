@@ -7,22 +7,24 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tweetops import tracking
 from tweetops.cli import main
-from tweetops.config import load_config
-from tweetops.inference import load_predictor
-from tweetops.io import read_json
+from tweetops.io.files import read_json
+from tweetops.model.bundle import digest
+from tweetops.release import tracking
+from tweetops.serving.inference import load_predictor
+from tweetops.settings import load_config
 
 
-def test_the_session_model_was_gated_against_the_baselines_and_became_the_local_champion(trained_project):
+def test_the_session_model_was_gated_against_the_baselines_and_published_as_the_local_champion(trained_project):
     models = trained_project / "models"
-    run_id = (models / "latest").readlink().name
-    assert (models / "champion").readlink().name == run_id
-    assert [entry["version"] for entry in read_json(models / "champions.json")] == [run_id]
+    run_id = (models / "champion").readlink().name
+    [entry] = read_json(models / "champions.json")
+    assert entry["version"] == run_id and entry["digest"] == digest(models / run_id)
     gate = read_json(models / run_id / "manifest.json")["gate"]
     assert gate["promote"] and gate["against"] == "baselines" and gate["registry"] == "local"
     assert "## Promotion gate" in (trained_project / "reports" / run_id / "summary.md").read_text()
-    assert load_predictor(models / "champion").registry is None  # a plain bundle, not fetched from a registry
+    predictor = load_predictor(models / "champion")
+    assert predictor.choice.registry is None and predictor.choice.champion is True
 
 
 def test_no_tracking_keeps_mlflow_out_and_an_identical_retrain_is_not_promoted(trained_project, tmp_path,
@@ -35,26 +37,27 @@ def test_no_tracking_keeps_mlflow_out_and_an_identical_retrain_is_not_promoted(t
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     monkeypatch.setenv("TWEETOPS_RUN_ID", "again")
     params = ["--params", str(root / "params.yaml"), "--no-tracking"]
-    assert main(["stage", "data_ingestion", *params]) == 0
-    assert main(["stage", "model_training", *params]) == 0
-    err = capsys.readouterr().err
+    assert main(["run", *params]) == 0
+    out, err = capsys.readouterr()
     assert "tracking is off (tracking.enabled is false" in err and "127.0.0.1:9" not in err
     gate = read_json(root / "models" / "again" / "manifest.json")["gate"]
     assert not gate["promote"] and gate["champion"] == first and gate["delta"] == pytest.approx(0.0)
+    assert "publish: not published: run again was not promoted by its gate" in out
     assert (root / "models" / "champion").readlink().name == first
-    assert (root / "models" / "challenger").readlink().name == "again"
+    assert not (root / "models" / "challenger").exists() and not (root / "models" / "latest").exists()
 
-    local = ["--params", str(root / "params.yaml"), "--no-tracking"]
-    assert main(["registry", "promote", "again", *local]) == 0
-    assert (root / "models" / "champion").readlink().name == "again"
-    assert main(["registry", "status", *local]) == 0
+    # A run that was never published cannot be made champion by hand either.
+    assert main(["publish", "again", *params]) == 2
+    assert "run again was not promoted by its gate" in capsys.readouterr().err
+    assert main(["registry", "promote", "again", *params]) == 2
+    assert "again was never published" in capsys.readouterr().err
+    assert main(["registry", "promote", first, *params]) == 0  # a published one can be re-crowned
+    assert main(["registry", "status", *params]) == 0
     out = capsys.readouterr().out
-    assert f"champion history (oldest first): {first}, again" in out
-    assert main(["registry", "rollback", *local]) == 0
-    assert f"from version again to version {first}" in capsys.readouterr().out
+    assert f"champion: {first}; champion history (oldest first): {first}, {first}" in out and "again" not in out
+    assert main(["registry", "rollback", *params]) == 0
+    assert f"from version {first} to version {first}" in capsys.readouterr().out
     assert (root / "models" / "champion").readlink().name == first
-    assert main(["registry", "promote", "nope", *local]) == 2
-    assert "no model bundle" in capsys.readouterr().err
 
 
 def test_without_mlflow_installed_tracking_is_off_with_one_log_line(monkeypatch, caplog, tmp_path):
@@ -65,7 +68,7 @@ def test_without_mlflow_installed_tracking_is_off_with_one_log_line(monkeypatch,
     config = load_config(tmp_path / "params.yaml")
     assert config.params.tracking.enabled
     with caplog.at_level("INFO", logger="tweetops.tracking"):
-        assert tracking.tracking_for(config) is None
+        assert tracking.tracking_for(config.params.tracking, config.catalog) is None
     assert [r.getMessage() for r in caplog.records] == [
         "tracking is off: MLflow is not installed here (it is in requirements-train.txt); "
         "the champion is the local models/champion"]
@@ -73,16 +76,16 @@ def test_without_mlflow_installed_tracking_is_off_with_one_log_line(monkeypatch,
 
 def test_a_registry_uri_needs_mlflow_and_a_well_formed_name(monkeypatch):
     from tweetops.errors import TweetopsError
-    from tweetops.inference import resolve_model_dir
+    from tweetops.serving.inference import resolve_model
 
     monkeypatch.delenv("MODEL_DIR", raising=False)
     monkeypatch.setenv("MODEL_URI", "models:/tweet-sentiment")
     with pytest.raises(TweetopsError, match="must look like models:/NAME@ALIAS or models:/NAME/VERSION"):
-        resolve_model_dir()
+        resolve_model()
     monkeypatch.setenv("MODEL_URI", "models:/tweet-sentiment@champion")
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(TweetopsError, match="needs MLflow, which is not installed here"):
-        resolve_model_dir()
+        resolve_model()
 
 
 def test_a_bad_tracking_switch_is_one_sentence(monkeypatch, tmp_path, capsys):

@@ -7,12 +7,13 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from tests.conftest import ROOT
-from tweetops.artifacts import verify_bundle
-from tweetops.behaviour import CHECKS
-from tweetops.config import LABELS
+from tweetops.model.bundle import verify_bundle
+from tweetops.release.behaviour import CHECKS
+from tweetops.model import LABELS
 from tweetops.errors import TweetopsError
-from tweetops.io import read_json
-from tweetops.model_card import CARD_FILE, bootstrap_ci, provenance, read_card, worst_errors
+from tweetops.io.files import read_json
+from tweetops.model.bundle import CARD_FILE, read_card
+from tweetops.release.model_card import bootstrap_ci, provenance, worst_errors
 
 
 @pytest.fixture(scope="module")

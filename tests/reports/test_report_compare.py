@@ -5,12 +5,12 @@ import json
 import pytest
 
 from tests.servers.github import github_api  # noqa: F401  (fixture)
-from tweetops import gate
 from tweetops.cli import main
 from tweetops.errors import TweetopsError
-from tweetops.io import write_json
-from tweetops.pr_comment import upsert
-from tweetops.report_compare import MARKER, compare, load_run
+from tweetops.io.files import write_json
+from tweetops.release import gate
+from tweetops.release.compare import MARKER, compare, load_run
+from tweetops.release.pr_comment import upsert
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_deltas_confusion_and_gate_against_a_worse_base(head, trained_bundle, tm
     assert f"| accuracy | {m['accuracy']:.4f} | {m['accuracy']:.4f} | +0.0000 |" in text
     neutral = m["confusion_matrix"][1]
     assert f"| neutral | {neutral[0]} (+0) | {neutral[1]} (+0) | {neutral[2]} (-1) |" in text
-    assert gate.sentence(gate.decide(head)) in text  # the gate's own words, not a copy of its rule
+    assert gate.against_baselines(head)["sentence"] in text  # the gate's own words, not a copy of its rule
     assert "with the base branch's model as champion: promoted: macro-F1" in text
 
 
@@ -47,7 +47,7 @@ def test_a_better_base_means_the_gate_would_not_promote(head, trained_bundle, tm
     text = compare(tmp_path / "manifest.json", trained_bundle)
     assert "| macro-F1 |" in text and "| -0.0100 |" in text
     vader = head["baselines"]["vader_compound"]["macro_f1"]
-    assert f"| baseline vader compound macro-F1 | n/a | {vader:.4f} |  |" in text
+    assert f"| VADER compound rule macro-F1 | n/a | {vader:.4f} |  |" in text
     assert "with the base branch's model as champion: not promoted:" in text
 
 

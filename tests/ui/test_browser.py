@@ -148,6 +148,9 @@ def test_model_page_shows_version_metrics_against_baselines_and_the_model_card(p
     metrics = page.get_by_test_id("stMetric")
     expect(metrics.first).to_contain_text(manifest["run_id"])
     expect(metrics.nth(1)).to_contain_text(f"{manifest['metrics']['macro_f1']:.3f}")
+    assert manifest["served"]["champion"] is True  # the session's bundle is its project's published champion
+    expect(alert(page, "This is the published champion: it passed every gate before it was released")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"model {manifest['run_id']} · the champion")
     table = page.get_by_test_id("stTable")
     for name in ("this model", *manifest["baselines"]):
         expect(table).to_contain_text(name)

@@ -12,7 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from tweetops.config import LABELS, MonitoringParams
+from tweetops.model import LABELS
+from tweetops.settings import MonitoringParams
 
 EPSILON = 1e-4  # keeps PSI finite when a label is absent on one side
 

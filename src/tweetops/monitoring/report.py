@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tweetops.config import LABELS
-from tweetops.io import write_json, write_text
+from tweetops.io.files import write_json, write_text
+from tweetops.model import LABELS
 
 VERDICT_TEXT = {"drift": "DRIFT: the current traffic differs from what the model was trained and evaluated on",
                 "no_drift": "No drift: the current traffic looks like the training reference",

@@ -14,11 +14,10 @@ from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from tweetops.data_ingestion import standardise
 from tweetops.errors import TweetopsError
-from tweetops.history import make_engine, predictions
-from tweetops.storage import local_path, read_bytes, scheme_of
-from tweetops.tables import detect_format, parse_table
+from tweetops.io.storage import local_path, read_bytes, scheme_of
+from tweetops.io.tables import detect_format, parse_table, standardise
+from tweetops.serving.history import make_engine, predictions
 
 
 @dataclass

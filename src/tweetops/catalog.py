@@ -1,0 +1,126 @@
+"""Where every artefact lives under the project root, named once for every layer.
+
+The stages write and read their files through it, the release chain finds bundles, reports and the
+champion through it, and serving and monitoring find the champion and their own outputs through it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CHAMPION = "champion"  # models/champion: the published model, what serving loads by default
+
+
+@dataclass(frozen=True)
+class Catalog:
+    root: Path
+
+    def stamp(self, stage: str) -> Path:
+        """Written when a stage finishes: the run id it finished for, and what it returned."""
+        return self.root / "data" / "stages" / f"{stage}.json"
+
+    # -- stage 1: data_ingestion ------------------------------------------------------------
+    @property
+    def interim(self) -> Path:
+        return self.root / "data" / "interim"
+
+    @property
+    def ingested(self) -> Path:
+        return self.interim / "ingested.parquet"
+
+    @property
+    def ingestion_record(self) -> Path:
+        return self.interim / "ingestion.json"
+
+    @property
+    def run_record(self) -> Path:
+        """The run's id and resolved params, written once by stage 1 and read by every later stage."""
+        return self.interim / "run.json"
+
+    # -- stages 2 and 3: data_preparation, preprocessing ------------------------------------
+    @property
+    def processed(self) -> Path:
+        return self.root / "data" / "processed"
+
+    def split(self, part: str) -> Path:
+        """train, test or quarantine."""
+        return self.processed / f"{part}.parquet"
+
+    def clean(self, part: str) -> Path:
+        """train or test with the normalised text column."""
+        return self.processed / f"{part}_clean.parquet"
+
+    @property
+    def preparation_record(self) -> Path:
+        return self.processed / "preparation.json"
+
+    # -- stages 4 to 6: feature_engineering, clustering, model_training ---------------------
+    @property
+    def features(self) -> Path:
+        return self.root / "data" / "features"
+
+    @property
+    def transformer(self) -> Path:
+        return self.features / "features.joblib"
+
+    def matrix(self, part: str) -> Path:
+        return self.features / f"X_{part}.npz"
+
+    @property
+    def pseudo_labels(self) -> Path:
+        return self.features / "pseudo_labels.parquet"
+
+    @property
+    def clusters_record(self) -> Path:
+        return self.features / "clusters.json"
+
+    # -- bundles, reports and the champion --------------------------------------------------
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    def bundle(self, run_id: str) -> Path:
+        return self.models / str(run_id)
+
+    @property
+    def champion(self) -> Path:
+        """A relative symlink to the champion's bundle folder, moved only by `tweetops publish`."""
+        return self.models / CHAMPION
+
+    @property
+    def champion_history(self) -> Path:
+        """Every publication and rollback of the local registry, oldest first."""
+        return self.models / "champions.json"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def report_dir(self, run_id: str) -> Path:
+        return self.reports / str(run_id)
+
+    def verdict(self, run_id: str) -> Path:
+        """The gate's verdict on the run (also in the bundle's manifest), for people and workflows."""
+        return self.report_dir(run_id) / "gate.json"
+
+    def tracking_record(self, run_id: str) -> Path:
+        """Which MLflow run logged this run (written by training when tracking is on)."""
+        return self.report_dir(run_id) / "tracking.json"
+
+    @property
+    def monitoring_reports(self) -> Path:
+        return self.reports / "monitoring"
+
+    @property
+    def mlruns(self) -> Path:
+        """The embedded MLflow store, used when MLFLOW_TRACKING_URI is unset."""
+        return self.root / "mlruns"
+
+    # -- serving ----------------------------------------------------------------------------
+    @property
+    def history_db(self) -> Path:
+        return self.root / "data" / "history.db"
+
+    @property
+    def history_spool(self) -> Path:
+        return self.root / "data" / "history-spool"

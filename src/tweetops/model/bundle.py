@@ -1,0 +1,195 @@
+"""The versioned model bundle: models/<run_id>/ holding model.joblib, its companions and a sealed manifest.
+
+The manifest records the run id, git commit, params, input data sha256, metrics, the gate's verdict,
+library versions and the sha256 of every other file. Loading checks, before anything is unpickled:
+- manifest.json against manifest.sha256 (an edited run id or metric is refused);
+- every listed file against its sha256, and that the folder holds nothing the manifest does not list;
+- with TWEETOPS_BUNDLE_KEY set, manifest.sig: an HMAC-SHA256 of the manifest made with that key, so
+  someone who can write every file of the bundle but lacks the key cannot make tweetops load a pickle.
+The manifest's sha256 is the bundle's digest: registries and the champion history name bundles by it.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+
+from tweetops.errors import TweetopsError
+from tweetops.io.files import sha256_file
+from tweetops.settings import environment
+
+FORMAT = 2  # 1: before the layered package (classes pickled under other module paths); not loadable
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+CHECKSUM_FILE = "manifest.sha256"
+SIGNATURE_FILE = "manifest.sig"
+CARD_FILE = "model_card.md"
+REFERENCE_FILE = "reference.parquet"
+SEAL = (MANIFEST_FILE, CHECKSUM_FILE, SIGNATURE_FILE)  # the files that describe the others
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "vaderSentiment")
+RETRAIN = "retrain it with `tweetops run` (or `make run`)"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    model: object  # a fitted sklearn Pipeline: raw text -> class probabilities
+    manifest: dict
+    path: Path
+    digest: str  # sha256 of manifest.json
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["run_id"])
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(root: Path) -> str:
+    sha = environment().github_sha
+    if sha:
+        return sha
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def is_bundle(path: Path) -> bool:
+    return (Path(path) / MANIFEST_FILE).is_file() and (Path(path) / MODEL_FILE).is_file()
+
+
+def _key() -> bytes | None:
+    key = environment().bundle_key
+    return key.get_secret_value().encode() if key else None
+
+
+def _signature(manifest_bytes: bytes, key: bytes) -> str:
+    return hmac.new(key, manifest_bytes, hashlib.sha256).hexdigest()
+
+
+def save_bundle(model, folder: Path, manifest: dict, extra_files: dict[str, Path] | None = None) -> Path:
+    """Write the sealed bundle into `folder` (built beside it, then renamed into place)."""
+    folder = Path(folder)
+    staging = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    joblib.dump(model, staging / MODEL_FILE, compress=3)
+    for name, source in (extra_files or {}).items():
+        shutil.copyfile(source, staging / name)
+    files = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
+    manifest = {**manifest, "bundle_format": FORMAT,
+                "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "libraries": library_versions(), "files": files}
+    data = (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+    (staging / MANIFEST_FILE).write_bytes(data)
+    (staging / CHECKSUM_FILE).write_text(f"{hashlib.sha256(data).hexdigest()}  {MANIFEST_FILE}\n", encoding="ascii")
+    key = _key()
+    if key:
+        (staging / SIGNATURE_FILE).write_text(_signature(data, key) + "\n", encoding="ascii")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(staging, folder)
+    return folder
+
+
+def _read_manifest(folder: Path) -> tuple[dict, bytes]:
+    folder = Path(folder)
+    if not folder.exists():
+        raise TweetopsError(f"no model at {folder}; train one with `make run` or set MODEL_DIR.")
+    if not is_bundle(folder):
+        raise TweetopsError(f"{folder} is not a model bundle (it needs {MODEL_FILE} and {MANIFEST_FILE}).")
+    data = (folder / MANIFEST_FILE).read_bytes()
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        raise TweetopsError(f"{folder / MANIFEST_FILE} is not valid JSON; the bundle is damaged.")
+    if not isinstance(manifest, dict):
+        raise TweetopsError(f"{folder / MANIFEST_FILE} is not a JSON object; the bundle is damaged.")
+    if manifest.get("bundle_format") != FORMAT:
+        raise TweetopsError(f"the model at {folder} was made by an older tweetops (bundle format "
+                            f"{manifest.get('bundle_format', 1)}, this one reads {FORMAT}); {RETRAIN}.")
+    return manifest, data
+
+
+def load_manifest(folder: Path) -> dict:
+    """The manifest as written, without checking any hash (for listings; `verify_bundle` before trusting it)."""
+    return _read_manifest(folder)[0]
+
+
+def digest(folder: Path) -> str:
+    """The bundle's identity: the sha256 of its manifest, which holds the sha256 of every other file."""
+    return sha256_file(Path(folder) / MANIFEST_FILE)
+
+
+def verify_bundle(folder: Path) -> dict:
+    """The manifest, once the seal, every file and (with a key) the signature check out; else a TweetopsError."""
+    folder = Path(folder)
+    manifest, data = _read_manifest(folder)
+    try:
+        recorded = (folder / CHECKSUM_FILE).read_text(encoding="ascii").split()[0]
+    except (OSError, UnicodeDecodeError, IndexError):
+        raise TweetopsError(f"{folder} has no readable {CHECKSUM_FILE}; refusing a bundle whose manifest "
+                            f"cannot be checked; {RETRAIN}.")
+    if not hmac.compare_digest(recorded, hashlib.sha256(data).hexdigest()):
+        raise TweetopsError(f"{folder / MANIFEST_FILE} does not match {CHECKSUM_FILE}; refusing a modified manifest.")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or MODEL_FILE not in files:
+        raise TweetopsError(f"{folder / MANIFEST_FILE} lists no hash for {MODEL_FILE}; refusing to load it.")
+    for entry in sorted(folder.iterdir()):
+        if entry.name not in files and entry.name not in SEAL:
+            raise TweetopsError(f"{entry} is not listed in the manifest; refusing a bundle with unknown files.")
+        if entry.is_symlink() or not entry.is_file():
+            raise TweetopsError(f"{entry} is not a regular file; refusing the bundle.")
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise TweetopsError(f"{path} is listed in the manifest but missing; the bundle is incomplete.")
+        if sha256_file(path) != expected:
+            raise TweetopsError(f"{path} does not match the sha256 in its manifest; refusing to load a modified model.")
+    key = _key()
+    if key is not None:
+        try:
+            signature = (folder / SIGNATURE_FILE).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            raise TweetopsError(f"{folder} is not signed and TWEETOPS_BUNDLE_KEY asks for signed bundles; "
+                                "retrain it with the key set.")
+        if not hmac.compare_digest(signature, _signature(data, key)):
+            raise TweetopsError(f"{folder / SIGNATURE_FILE} does not match TWEETOPS_BUNDLE_KEY; refusing a bundle "
+                                "this key did not sign.")
+    return manifest
+
+
+def load_bundle(folder: Path) -> Bundle:
+    folder = Path(folder)
+    manifest = verify_bundle(folder)
+    data = (folder / MODEL_FILE).read_bytes()  # unpickle exactly the bytes that were checked
+    if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
+        raise TweetopsError(f"{folder / MODEL_FILE} changed while it was being loaded; refusing it.")
+    model = joblib.load(io.BytesIO(data))
+    return Bundle(model=model, manifest=manifest, path=folder.resolve(), digest=digest(folder))
+
+
+def read_card(bundle: Path) -> str | None:
+    """The bundle's model card as Markdown (every bundle of this format has one; None if absent)."""
+    path = Path(bundle) / CARD_FILE
+    return path.read_text(encoding="utf-8") if path.is_file() else None

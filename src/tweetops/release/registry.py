@@ -1,0 +1,336 @@
+"""Who the champion is: the MLflow model registry when tracking is on, else models/champion.
+
+Only published models enter a registry: `tweetops publish` registers a run's bundle as a new version
+and moves the `champion` alias to it, once its gate said yes. Every change of champion is appended
+to a champion history (a registered-model tag in MLflow, models/champions.json locally), so
+`rollback` can move the champion back to the one before and `promote` back to any published version.
+Versions are named by their bundle's digest (the sha256 of its sealed manifest), so a bundle that
+changed after it was published is refused. With tracking on the registry alias is the truth and the
+local models/champion symlink mirrors it (the bundle is downloaded when it is not here).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tweetops.catalog import CHAMPION, Catalog
+from tweetops.errors import TweetopsError
+from tweetops.io.files import atomic_path, read_json, write_json
+from tweetops.model.bundle import MANIFEST_FILE, digest, is_bundle, verify_bundle
+from tweetops.release import render
+from tweetops.release.tracking import Tracking, log_run, mlflow_installed, speaking_to, store_uri, tracking_for
+from tweetops.settings import TrackingParams, environment
+
+log = logging.getLogger("tweetops.registry")
+HISTORY_TAG = "champion_history"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Version:
+    version: str
+    run_id: str
+    digest: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    tags: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.version if self.version == self.run_id else f"{self.version} (run {self.run_id})"
+
+    def identity(self) -> dict:
+        return {"version": self.version, "run_id": self.run_id, "digest": self.digest}
+
+
+def point_champion(catalog: Catalog, run_id: str) -> Path:
+    """Atomically make models/champion name the run's bundle folder (a relative symlink)."""
+    link = catalog.champion
+    with atomic_path(link) as tmp:
+        tmp.unlink()
+        tmp.symlink_to(str(run_id))
+    return link
+
+
+def _checked(bundle: Path, expected: str | None, what: str) -> Path:
+    """The bundle, verified, and the very bundle that was published (same digest)."""
+    verify_bundle(bundle)
+    if expected and digest(bundle) != expected:
+        raise TweetopsError(f"{bundle} is not the bundle {what} published (its manifest's sha256 differs); "
+                            "move it away and retry.")
+    return bundle
+
+
+class LocalRegistry:
+    """Tracking off: the champion is models/champion; its history is models/champions.json."""
+
+    where = "local"
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def guard(self):
+        return contextlib.nullcontext()
+
+    def history(self) -> list[dict]:
+        path = self.catalog.champion_history
+        return read_json(path) if path.is_file() else []
+
+    def _published(self) -> dict[str, dict]:
+        return {entry["version"]: entry for entry in self.history()}
+
+    def champion(self) -> Version | None:
+        link = self.catalog.champion
+        if not link.is_symlink():
+            return None
+        run_id = Path(link.readlink()).name
+        entry = self._published().get(run_id, {})
+        return Version(version=run_id, run_id=run_id, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry)
+
+    def fetch(self, version: Version) -> Path:
+        return self.catalog.bundle(version.run_id)
+
+    def publish(self, manifest: dict, bundle: Path, reason: str) -> Version:
+        run_id = manifest["run_id"]
+        if Path(bundle).resolve() != self.catalog.bundle(run_id).resolve():
+            raise TweetopsError(f"the local registry publishes bundles under {self.catalog.models}; {bundle} is not.")
+        entry = {"version": run_id, "run_id": run_id, "digest": digest(bundle), "at": _now(), "reason": reason,
+                 "macro_f1": manifest["metrics"]["macro_f1"]}
+        write_json(self.catalog.champion_history, [*self.history(), entry])
+        point_champion(self.catalog, run_id)
+        return Version(version=run_id, run_id=run_id, digest=entry["digest"], aliases=[CHAMPION], tags=entry)
+
+    def promote(self, version: str, reason: str) -> Version:
+        published = self._published()
+        if version not in published:
+            raise TweetopsError(f"{version} was never published, so it cannot be champion; `tweetops registry "
+                                "status` lists the published versions (`tweetops publish RUN_ID` publishes one).")
+        entry = {**published[version], "at": _now(), "reason": reason}
+        _checked(self.catalog.bundle(version), entry.get("digest"), "the local registry")
+        write_json(self.catalog.champion_history, [*self.history(), entry])
+        point_champion(self.catalog, version)
+        return Version(version=version, run_id=version, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry)
+
+    def rollback(self) -> tuple[str, str]:
+        history = self.history()
+        if len(history) < 2:
+            raise TweetopsError("there is no earlier champion to roll back to.")
+        previous = history[-2]
+        _checked(self.catalog.bundle(previous["version"]), previous.get("digest"), "the local registry")
+        point_champion(self.catalog, previous["version"])
+        write_json(self.catalog.champion_history, history[:-1])
+        return history[-1]["version"], previous["version"]
+
+    def versions(self) -> list[Version]:
+        champion = self.champion()
+        return [Version(version=v, run_id=v, digest=e.get("digest"), tags=e,
+                        aliases=[CHAMPION] if champion and champion.version == v else [])
+                for v, e in sorted(self._published().items())]
+
+
+class MlflowRegistry:
+    """Tracking on: the registered model's aliases are the truth; models/champion mirrors `champion`."""
+
+    where = "mlflow"
+
+    def __init__(self, tracking: Tracking, catalog: Catalog):
+        self.tracking = tracking
+        self.name = tracking.model_name
+        self.catalog = catalog
+        self.client = tracking.client()
+
+    def guard(self):
+        """MLflow client errors inside become one sentence naming the server."""
+        return speaking_to(self.tracking.uri)
+
+    def _by_alias(self, alias: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version_by_alias(self.name, alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # no model, no alias
+                return None
+            raise
+
+    def _version(self, version: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version(self.name, str(version))
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise TweetopsError(f"{self.name} has no version {version}; `tweetops registry status` lists them.")
+            raise
+
+    @staticmethod
+    def _view(mv) -> Version:
+        return Version(version=str(mv.version), run_id=mv.tags.get("run_id", ""), digest=mv.tags.get("bundle_digest"),
+                       aliases=list(mv.aliases), tags=dict(mv.tags))
+
+    def champion(self) -> Version | None:
+        mv = self._by_alias(CHAMPION)
+        return self._view(mv) if mv else None
+
+    def fetch(self, version: Version) -> Path:
+        """models/<run_id> holding the version's verified bundle (downloaded when missing)."""
+        if not version.run_id:
+            raise TweetopsError(f"{self.name} version {version.version} has no run_id tag; tweetops did not "
+                                "register it.")
+        return fetch_bundle(self.tracking, version.version, self.catalog.bundle(version.run_id), version.digest)
+
+    def history(self) -> list[str]:
+        model = self.client.get_registered_model(self.name)
+        return json.loads(model.tags.get(HISTORY_TAG, "[]"))
+
+    def _crown(self, view: Version, reason: str) -> Version:
+        self.client.set_registered_model_alias(self.name, CHAMPION, view.version)
+        self.client.set_model_version_tag(self.name, view.version, "champion_since", f"{_now()}: {reason}"[:5000])
+        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps([*self.history(), view.version]))
+        point_champion(self.catalog, view.run_id)
+        return self._view(self._version(view.version))
+
+    def publish(self, manifest: dict, bundle: Path, reason: str) -> Version:
+        """Register the run's logged model (logging it first if training did not) and make it champion."""
+        import mlflow
+
+        record = self.catalog.tracking_record(manifest["run_id"])
+        logged = read_json(record) if record.is_file() else {}
+        if logged.get("tracking_uri") != self.tracking.uri:
+            logged = log_run(self.tracking, manifest, bundle, self.catalog.report_dir(manifest["run_id"]))
+        mlflow.set_tracking_uri(self.tracking.uri)  # the logged model is looked up in the tracking store
+        mlflow.set_registry_uri(self.tracking.uri)
+        mv = mlflow.register_model(logged["model_uri"], self.name)
+        gate = manifest["gate"]
+        tags = {"run_id": manifest["run_id"], "mlflow_run_id": logged["mlflow_run_id"], "bundle_digest": digest(bundle),
+                "macro_f1": render.score(manifest["metrics"]["macro_f1"]), "gate.sentence": gate["sentence"][:5000],
+                "published": f"{_now()}: {reason}"[:5000]}
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, str(mv.version), key, value)
+        return self._crown(self._view(self._version(str(mv.version))), reason)
+
+    def promote(self, version: str, reason: str) -> Version:
+        view = self._view(self._version(version))
+        self.fetch(view)  # refuses a bundle whose hashes do not match before the alias moves
+        return self._crown(view, reason)
+
+    def rollback(self) -> tuple[str, str]:
+        history = self.history()
+        if len(history) < 2:
+            raise TweetopsError(f"{self.name} has no earlier champion to roll back to.")
+        previous = self._view(self._version(history[-2]))
+        self.fetch(previous)
+        self.client.set_registered_model_alias(self.name, CHAMPION, previous.version)
+        self.client.set_model_version_tag(self.name, history[-1], "rolled_back", _now())
+        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[:-1]))
+        point_champion(self.catalog, previous.run_id)
+        return history[-1], previous.version
+
+    def versions(self) -> list[Version]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            aliases = self.client.get_registered_model(self.name).aliases  # search results omit aliases
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":  # nothing published yet
+                return []
+            raise
+        views = [self._view(mv) for mv in self.client.search_model_versions(f"name = '{self.name}'")]
+        for view in views:
+            view.aliases = sorted(alias for alias, version in aliases.items() if str(version) == view.version)
+        return sorted(views, key=lambda v: int(v.version))
+
+
+def fetch_bundle(tracking: Tracking, version: str, folder: Path, expected_digest: str | None = None) -> Path:
+    """The version's bundle in `folder`, verified, and the very bundle that was published (same digest);
+    downloaded only when `folder` does not already hold it."""
+    import mlflow.artifacts
+
+    folder = Path(folder)
+    if is_bundle(folder):
+        return _checked(folder, expected_digest, f"{tracking.model_name} version {version}")
+    with tempfile.TemporaryDirectory(prefix="tweetops-fetch-") as scratch:
+        mlflow.set_registry_uri(tracking.uri)
+        mlflow.set_tracking_uri(tracking.uri)
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{tracking.model_name}/{version}", dst_path=scratch))
+        found = [p.parent for p in local.rglob(MANIFEST_FILE) if is_bundle(p.parent)]
+        if not found:
+            raise TweetopsError(f"{tracking.model_name} version {version} holds no model bundle.")
+        staging = folder.with_name(f".{folder.name}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(found[0], staging)
+        _checked(staging, expected_digest, f"{tracking.model_name} version {version}")  # before it takes the name
+        shutil.rmtree(folder, ignore_errors=True)  # not a bundle (checked above): a leftover, if anything
+        staging.rename(folder)
+    log.info("downloaded %s version %s to %s", tracking.model_name, version, folder)
+    return folder
+
+
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+
+
+def fetch_registry_model(uri: str, catalog: Catalog) -> tuple[Path, dict]:
+    """MODEL_URI (models:/NAME@ALIAS or models:/NAME/VERSION): the version's verified bundle in a local
+    cache, and which version it is ({name, version, alias, uri, run_id, champion})."""
+    match = MODEL_URI.match(uri.strip())
+    if not match:
+        raise TweetopsError(f"MODEL_URI {uri!r} must look like models:/NAME@ALIAS or models:/NAME/VERSION.")
+    if not mlflow_installed():
+        raise TweetopsError(f"MODEL_URI {uri} needs MLflow, which is not installed here; "
+                            "install requirements-train.txt or set MODEL_DIR to a bundle instead.")
+    from mlflow.exceptions import MlflowException
+
+    name, alias = match["name"], match["alias"]
+    tracking_uri = store_uri(catalog)[0]
+    tracking = Tracking(uri=tracking_uri, artifact_root=None, experiment="", model_name=name)
+    client = tracking.client()
+    try:
+        mv = (client.get_model_version_by_alias(name, alias) if alias
+              else client.get_model_version(name, match["version"]))
+    except MlflowException as exc:
+        raise TweetopsError(f"MODEL_URI {uri} is not in the registry at {tracking_uri} "
+                            f"({str(exc).splitlines()[0][:200]}); `tweetops registry status` lists the versions.")
+    cache = environment().model_cache or Path(tempfile.gettempdir()) / "tweetops-registry"
+    folder = fetch_bundle(tracking, str(mv.version), Path(cache) / name / str(mv.version), mv.tags.get("bundle_digest"))
+    info = {"name": name, "version": str(mv.version), "alias": alias, "uri": uri, "run_id": mv.tags.get("run_id"),
+            "champion": CHAMPION in (mv.aliases or [alias])}
+    log.info("MODEL_URI %s is %s version %s (run %s)", uri, name, mv.version, info["run_id"])
+    return folder, info
+
+
+def open_registry(p: TrackingParams, catalog: Catalog, quiet: bool = False) -> LocalRegistry | MlflowRegistry:
+    tracking = tracking_for(p, catalog, quiet)
+    if tracking is None:
+        return LocalRegistry(catalog)
+    return MlflowRegistry(tracking, catalog)
+
+
+def status_lines(store: LocalRegistry | MlflowRegistry) -> list[str]:
+    """`tweetops registry status`: the published versions, which is champion, and how each got there."""
+    where = f"MLflow {store.tracking.uri}, model {store.name}" if store.where == "mlflow" else \
+        f"local {store.catalog.models}"
+    versions = store.versions()
+    lines = [f"registry: {where}", f"{'version':<20} {'run_id':<20} {'aliases':<12} {'macro-F1':>8}  published"]
+    for v in versions:
+        macro = v.tags.get("macro_f1")
+        published = v.tags.get("published") or f"{v.tags.get('at', '')}: {v.tags.get('reason', '')}"
+        lines.append(f"{v.version:<20} {v.run_id:<20} {','.join(sorted(v.aliases)) or '-':<12} "
+                     f"{render.score(float(macro)) if macro is not None else 'n/a':>8}  {published[:90]}")
+    if not versions:
+        lines.append("(nothing published yet: `tweetops run`, or `tweetops publish RUN_ID` after a run)")
+    history = [h["version"] if isinstance(h, dict) else h for h in (store.history() if versions else [])]
+    champion = store.champion()
+    lines.append(f"champion: {champion.label if champion else 'none'}; "
+                 f"champion history (oldest first): {', '.join(history) or 'none'}")
+    return lines

@@ -1,0 +1,220 @@
+"""The HTTP API's app factory: HTTP in, tweetops.serving.service out; this module only maps it to HTTP.
+
+Routes: /health, /predict, /predict/batch, /model, /predictions, /metrics, /docs, /redoc, and
+SageMaker's /ping, /invocations and /execution-parameters. `tweetops serve` runs it; api/main.py
+exposes `create_app()` for any ASGI server.
+"""
+import contextlib
+import datetime
+import logging
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from tweetops.errors import TweetopsError
+from tweetops.model.bundle import read_card
+from tweetops.serving import metrics, sagemaker
+from tweetops.serving.history import HistoryUnavailable
+from tweetops.serving.inference import InputError, ModelChoice
+from tweetops.serving.middleware import EdgeMiddleware
+from tweetops.serving.schemas import BatchResponse, Health, HistoryPage, Label, PredictResponse, Problem
+from tweetops.serving.schemas import request_models
+from tweetops.serving.service import Service
+
+log = logging.getLogger("tweetops.api")
+ERRORS = {401: {"model": Problem, "description": "Missing or invalid API key."},
+          413: {"model": Problem, "description": "Body over the size limit."},
+          422: {"model": Problem, "description": "Bad input; the detail says what to fix."},
+          503: {"model": Problem, "description": "The model is not loaded yet."}}
+
+
+class JSON(Response):
+    """JSON rendered by orjson (the fastest here; FastAPI's ORJSONResponse is deprecated)."""
+
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def problem(status: int, detail: str, errors: list[str] | None = None) -> JSON:
+    return JSON({"detail": detail, **({"errors": errors} if errors else {})}, status_code=status)
+
+
+def _error_text(error: dict) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    if error.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')}); " \
+               "send a JSON object such as {\"text\": \"...\"}."
+    message = error.get("msg", "invalid value").removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        return f"{where} is required."
+    elif error.get("type") == "model_attributes_type":
+        message = "the body must be a JSON object"
+    if not where or message.startswith(where.rsplit(".", 1)[-1]):
+        return message  # tweetops' own messages already name the field
+    return f"{where}: {message}"
+
+
+async def validation_error(_request: Request, exc: RequestValidationError) -> JSON:
+    errors = [_error_text(e) for e in exc.errors()]
+    return problem(422, errors[0], errors)
+
+
+async def tweetops_error(_request: Request, exc: TweetopsError) -> JSON:
+    if isinstance(exc, sagemaker.UnsupportedMediaType):
+        return problem(415, str(exc))
+    if isinstance(exc, InputError):
+        return problem(422, str(exc))
+    if isinstance(exc, HistoryUnavailable):
+        return problem(503, str(exc))
+    log.error("request failed: %s", exc)
+    return problem(500, "the server could not answer this request; see its log.")
+
+
+async def http_error(_request: Request, exc: HTTPException) -> JSON:
+    return problem(exc.status_code, str(exc.detail))
+
+
+async def ready_service(request: Request) -> Service:
+    # async: FastAPI runs a plain-def dependency in its threadpool, a thread hop on every request.
+    service = request.app.state.service
+    if not service.ready:
+        raise HTTPException(503, "the model is still loading; retry in a moment.")
+    return service
+
+
+Ready = Annotated[Service, Depends(ready_service)]
+
+
+def create_app(service: Service | None = None, load: bool = True, model: ModelChoice | None = None) -> FastAPI:
+    """The app; its lifespan loads the model (`model`, else the one `resolve_model` chooses) and starts the
+    history writer, unless load=False (the service is started already)."""
+    service = service or Service()
+    PredictRequest, BatchRequest = request_models(service.limits)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        owned = load and not service.ready  # stop only what this app started (tests share one service)
+        if owned:
+            service.start(model)
+        try:
+            yield
+        finally:
+            if owned:
+                service.stop()
+
+    app = FastAPI(title="tweetops", version="1", default_response_class=JSON, lifespan=lifespan,
+                  description="Tweet sentiment (negative / neutral / positive). Send the key as X-API-Key or "
+                              "Authorization: Bearer when TWEETOPS_API_KEYS is set.")
+    app.state.service = service
+    app.add_middleware(EdgeMiddleware, route_paths=lambda: {r.path for r in app.routes},
+                       body_limit=service.limits.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(TweetopsError, tweetops_error)
+    app.add_exception_handler(HTTPException, http_error)
+
+    @app.get("/health", response_model=Health, tags=["ops"], responses={503: ERRORS[503]})
+    async def health():
+        """Open. Whether the served model is the champion, and where it was chosen from."""
+        predictor = service.predictor
+        return JSON({"status": "ok" if predictor else "loading", "model_version": predictor and predictor.version,
+                     "champion": predictor and predictor.choice.champion,
+                     "model_source": predictor and predictor.choice.source,
+                     "uptime_seconds": round(service.uptime(), 3)}, status_code=200 if predictor else 503)
+
+    @app.post("/predict", response_model=PredictResponse, tags=["predict"], responses=ERRORS)
+    async def predict(body: PredictRequest, request: Request, svc: Ready):
+        request_id = request.state.request_id
+        result = svc.predict([body.text], request_id)[0]
+        return JSON({**result, "model_version": svc.predictor.version, "request_id": request_id})
+
+    @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses=ERRORS)
+    async def predict_batch(body: BatchRequest, request: Request, svc: Ready):
+        request_id = request.state.request_id
+        results = await run_in_threadpool(svc.predict, body.texts, request_id)  # big batches: keep the loop free
+        return JSON({"predictions": results, "model_version": svc.predictor.version, "request_id": request_id})
+
+    @app.get("/model", tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
+    async def model_info(svc: Ready) -> dict:
+        """The served bundle's manifest (run id, commit, params, data hash, metrics, the gate's verdict, libraries,
+        file hashes); `model_card`, the bundle's model_card.md as Markdown; `served`: {champion, source, digest};
+        `registry`: {name, version, alias, uri, run_id, champion} when MODEL_URI loaded it, else null."""
+        predictor = svc.predictor
+        return JSON({**predictor.bundle.manifest, "model_card": read_card(predictor.bundle.path),
+                     "served": {"champion": predictor.choice.champion, "source": predictor.choice.source,
+                                "digest": predictor.bundle.digest},
+                     "registry": predictor.choice.registry})
+
+    @app.get("/predictions", response_model=HistoryPage, tags=["history"], responses=ERRORS)
+    async def predictions(svc: Ready, label: Label | None = None,
+                          since: Annotated[datetime.datetime | None, Query(description="ISO time, inclusive")] = None,
+                          until: Annotated[datetime.datetime | None, Query(description="ISO time, exclusive")] = None,
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                          offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0):
+        """Recorded predictions, newest first (records reach the database within about a second)."""
+        window = {name: _as_utc(name, value) for name, value in (("since", since), ("until", until))}
+        page = await run_in_threadpool(svc.history.query, label, window["since"], window["until"], limit, offset)
+        return JSON(page)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def prometheus():
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    @app.get("/ping", tags=["sagemaker"], response_class=Response, responses={503: {"description": "Loading."}})
+    async def ping():
+        return Response(status_code=200 if service.ready else 503)
+
+    @app.post("/invocations", tags=["sagemaker"], responses={**ERRORS, 406: ERRORS[422], 415: ERRORS[422]},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  sagemaker.JSON: {"schema": {"type": "object", "properties": {"instances": {
+                      "type": "array", "items": {"type": "string", "minLength": 1,
+                                                 "maxLength": service.limits.max_chars},
+                      "maxItems": service.limits.max_batch}}}}}}})
+    async def invocations(request: Request, svc: Ready):
+        """JSON ({"instances": [...]} or a list), JSON lines, or CSV (one text per line); answers in kind."""
+        content_type = request.headers.get("content-type")
+        texts = sagemaker.parse_invocation(await request.body(), content_type, svc.limits)
+        accept = _output_type(request.headers.get("accept"), content_type)
+        results = await run_in_threadpool(svc.predict, texts, request.state.request_id)
+        return Response(_render(results, accept, svc.predictor.labels), media_type=accept)
+
+    @app.get("/execution-parameters", tags=["sagemaker"])
+    async def execution_parameters() -> dict:
+        return JSON(sagemaker.execution_parameters())
+
+    return app
+
+
+def _as_utc(name: str, moment: datetime.datetime | None) -> datetime.datetime | None:
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(datetime.timezone.utc) if moment.tzinfo else moment.replace(
+            tzinfo=datetime.timezone.utc)
+    except OverflowError:
+        raise InputError(f"{name} is out of range; send an ISO time such as 2026-01-31T12:00:00Z.")
+
+
+def _output_type(accept: str | None, content_type: str | None) -> str:
+    """The Accept type when we write it; else the request's own type (SageMaker joins lines in kind)."""
+    wanted = sagemaker.media_type(accept)
+    if wanted in sagemaker.CONTENT_TYPES:
+        return wanted
+    if wanted not in ("", "*/*", "application/*", "text/*"):
+        raise HTTPException(406, f"Accept {wanted} is not supported; use one of {', '.join(sagemaker.CONTENT_TYPES)}.")
+    return sagemaker.media_type(content_type) or sagemaker.JSON
+
+
+def _render(results: list[dict], kind: str, labels: tuple[str, ...]) -> bytes:
+    if kind == sagemaker.JSONLINES:
+        return b"".join(orjson.dumps(r) + b"\n" for r in results)
+    if kind == sagemaker.CSV:
+        return "".join(",".join([r["label"], *(repr(r["probabilities"][x]) for x in labels)]) + "\n"
+                       for r in results).encode()
+    return orjson.dumps({"predictions": results})

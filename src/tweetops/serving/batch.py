@@ -1,0 +1,199 @@
+"""Batch inference: a CSV, JSONL or Parquet file of texts in, the same rows out with predictions.
+
+`tweetops batch-predict --input URI --output URI` runs as one process or as one shard of an AWS
+Batch array job (AWS_BATCH_JOB_ARRAY_INDEX / AWS_BATCH_JOB_ARRAY_SIZE). A shard takes a
+contiguous, deterministic row range and writes its own part, so a retried shard replaces only
+that part. Rows out = rows in: a row whose text the model cannot take keeps its place, with null
+predictions and the reason in `error`.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+import numpy as np
+from tqdm import tqdm
+
+from tweetops.errors import TweetopsError
+from tweetops.io import storage
+from tweetops.io.batch_io import READERS, open_writer
+from tweetops.io.files import atomic_path
+from tweetops.io.tables import detect_format
+from tweetops.model import LABELS
+from tweetops.serving.inference import InputError, Limits, Predictor, load_predictor, validate_text
+from tweetops.settings import environment
+
+log = logging.getLogger("tweetops.batch")
+
+PROBA_COLUMNS = [f"p_{label}" for label in LABELS]
+ADDED_COLUMNS = ["label", *PROBA_COLUMNS, "error"]
+DEFAULT_CHUNK_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    size: int = 1
+
+    def rows(self, total: int) -> tuple[int, int]:
+        """This shard's [start, stop) of `total` rows: contiguous, and the same on every retry."""
+        return total * self.index // self.size, total * (self.index + 1) // self.size
+
+    @property
+    def part_name(self) -> str:
+        return f"part-{self.index:05d}-of-{self.size:05d}"
+
+
+def shard_from_env() -> Shard:
+    """The AWS Batch array shard; one whole shard when the variables are unset."""
+    env = environment()
+    index, size = env.array_index, env.array_size
+    if size < 1 or not 0 <= index < size:
+        raise TweetopsError(f"AWS_BATCH_JOB_ARRAY_INDEX={index} must be in 0..{size - 1} for "
+                            f"AWS_BATCH_JOB_ARRAY_SIZE={size}; set the size to the array job's size.")
+    return Shard(index, size)
+
+
+def row_error(text, limit: int) -> str | None:
+    """Why the model cannot take this cell, or None; the same rules as the API's."""
+    if text is None:
+        return "text is missing."
+    try:
+        validate_text(text, limit)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def annotate(predictor: Predictor, texts: list, errors: list | None = None, limit: int | None = None) -> dict:
+    """The added columns for these cells: label, p_<label> per class and error (null predictions on errors)."""
+    limit = limit or Limits.from_environment().max_chars
+    errors = [given or row_error(text, limit) for text, given in zip(texts, errors or [None] * len(texts))]
+    good = [i for i, error in enumerate(errors) if error is None]
+    proba = np.full((len(texts), len(LABELS)), np.nan)
+    labels = [None] * len(texts)
+    if good:
+        proba[good] = predictor.predict_proba([texts[i] for i in good])
+        for i, best in zip(good, proba[good].argmax(axis=1)):
+            labels[i] = LABELS[best]
+    return {"label": labels, **{name: proba[:, j] for j, name in enumerate(PROBA_COLUMNS)}, "error": errors}
+
+
+def predict_texts(texts: list, predictor: Predictor | None = None) -> list[dict]:
+    """One {label, p_negative, p_neutral, p_positive, error} per text: batch-predict's answer, row by row."""
+    columns = annotate(predictor or load_predictor(), list(texts))
+    rows = []
+    for values in zip(*columns.values()):
+        row = dict(zip(columns, values))
+        rows.append({k: (None if np.isnan(v) else float(v)) if isinstance(v, float) else v for k, v in row.items()})
+    return rows
+
+
+def _format_of(uri: str) -> str | None:
+    try:
+        fmt = detect_format(uri)
+    except TweetopsError:
+        return None
+    return fmt if fmt in READERS else None
+
+
+def output_target(output: str, fmt: str, shard: Shard) -> str:
+    """Exactly `output` when unsharded and it names a file; else the shard's part inside the folder/prefix."""
+    is_folder = storage.scheme_of(output) in ("local", "file") and storage.local_path(output).is_dir()
+    named = _format_of(output) if PurePosixPath(urlparse(output).path).suffix else None
+    if shard.size == 1 and named and not is_folder:
+        if named != fmt:
+            raise TweetopsError(f"the output {output} must be {fmt} like the input; name it .{fmt} or give a folder.")
+        return output
+    return output.rstrip("/") + f"/{shard.part_name}.{fmt}"
+
+
+def _check_uri(uri: str, role: str) -> None:
+    if storage.scheme_of(uri) in ("https", "http"):
+        raise TweetopsError(f"the {role} {uri} must be a local path or an s3:// URI.")
+
+
+@contextlib.contextmanager
+def _local_input(uri: str, scratch: Path):
+    if storage.scheme_of(uri) == "s3":
+        path = scratch / "input"
+        storage.download_file(uri, path)
+        yield path
+        return
+    path = storage.local_path(uri)
+    if not path.is_file():
+        raise TweetopsError(f"the input {path} does not exist or is not a file; check --input.")
+    yield path
+
+
+@contextlib.contextmanager
+def _local_output(uri: str, scratch: Path):
+    """A local path to write; it becomes `uri` only if the block succeeds (rename, or one S3 upload)."""
+    if storage.scheme_of(uri) == "s3":
+        path = scratch / "output"
+        yield path
+        storage.upload_file(path, uri)
+        return
+    with atomic_path(storage.local_path(uri)) as tmp:
+        yield tmp
+
+
+def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_size: int = DEFAULT_CHUNK_SIZE,
+        shard: Shard | None = None, predictor: Predictor | None = None, model_dir: str | None = None) -> dict:
+    """Predict every row of this shard of `input_uri` into its output; returns the summary.
+
+    Every check a user can fail runs before the model is loaded, so mistakes are reported at once.
+    """
+    if chunk_size < 1:
+        raise TweetopsError(f"--chunk-size must be at least 1, got {chunk_size}.")
+    for uri, role in ((input_uri, "input"), (output_uri, "output")):
+        _check_uri(uri, role)
+    fmt = _format_of(input_uri)
+    if fmt is None:
+        raise TweetopsError(f"cannot tell the format of {input_uri}; batch-predict reads .csv, .jsonl or .parquet.")
+    shard = shard or shard_from_env()
+    target = output_target(output_uri, fmt, shard)
+    with tempfile.TemporaryDirectory(prefix="tweetops-batch-") as scratch, \
+            _local_input(input_uri, Path(scratch)) as path:
+        reader = READERS[fmt](path, input_uri)
+        if reader.columns is not None and text_column not in reader.columns:
+            raise TweetopsError(f"{input_uri} has no column {text_column!r}; its columns are "
+                                f"{', '.join(map(str, reader.columns)) or 'none'}; pass --text-column.")
+        replaced = [c for c in ADDED_COLUMNS if reader.columns and c in reader.columns and c != text_column]
+        if replaced:
+            log.warning("input columns %s are replaced by the predictions", ", ".join(replaced))
+        start, stop = shard.rows(reader.count())
+        predictor = predictor or load_predictor(model_dir)
+        limit = Limits.from_environment().max_chars
+        rows_out = flagged = 0
+        began = time.perf_counter()
+        with _local_output(target, Path(scratch)) as out_path, \
+                tqdm(total=stop - start, unit="rows", desc=f"shard {shard.index + 1}/{shard.size}",
+                     disable=None) as bar:
+            writer = open_writer(fmt, out_path, reader, ADDED_COLUMNS)
+            try:
+                for chunk in reader.chunks(start, stop, chunk_size):
+                    texts, errors = reader.cells(chunk, text_column)
+                    columns = annotate(predictor, texts, errors, limit)
+                    writer.write(chunk, columns)
+                    rows_out += len(texts)
+                    flagged += sum(e is not None for e in columns["error"])
+                    bar.update(len(texts))
+            finally:
+                writer.close()
+            if rows_out != stop - start:  # a programming error: every row must come out, so do not publish
+                raise RuntimeError(f"batch-predict wrote {rows_out} rows for {stop - start} read")
+        seconds = time.perf_counter() - began
+    summary = {"input": input_uri, "output": target, "format": fmt, "shard": f"{shard.index}/{shard.size}",
+               "rows_in": stop - start, "rows_out": rows_out, "rows_flagged": flagged,
+               "seconds": round(seconds, 3), "texts_per_second": round(rows_out / seconds, 1) if seconds else None,
+               "model_version": predictor.version}
+    log.info("batch-predict shard %d/%d: rows in %d, out %d, flagged %d, %.0f texts/s, %.1f s -> %s",
+             shard.index, shard.size, summary["rows_in"], rows_out, flagged,
+             summary["texts_per_second"] or 0, seconds, target)
+    return summary

@@ -1,0 +1,177 @@
+"""The one inference core: choose and load a verified bundle, validate texts, predict.
+
+The HTTP API, SageMaker's /invocations and batch-predict all call this module, so they cannot
+disagree. Which bundle: MODEL_DIR (or --model), else MODEL_URI (a registry version), else SageMaker's
+/opt/ml/model, else the bundle baked into the image, else the champion (models/champion). With none
+of those, the newest bundle whose gate promoted it is served, and the log and /health say so.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tweetops.catalog import CHAMPION, Catalog
+from tweetops.errors import TweetopsError
+from tweetops.model import LABELS
+from tweetops.model.bundle import Bundle, is_bundle, load_bundle, load_manifest
+from tweetops.model.fast_path import fast_predict_proba
+from tweetops.release.registry import fetch_registry_model
+from tweetops.settings import environment, project_root
+
+log = logging.getLogger("tweetops.inference")
+SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+# Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
+BAKED_MODEL_DIR = Path("/opt/tweetops/model")
+MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
+
+
+class InputError(TweetopsError):
+    """A text the model cannot take; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold; read once from the environment, shared by validation and OpenAPI."""
+
+    max_chars: int = 1000
+    max_batch: int = MAX_BATCH
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_environment(cls) -> "Limits":
+        env = environment()
+        if env.max_chars < 1 or env.max_payload_mb < 1:
+            raise TweetopsError("TWEETOPS_MAX_CHARS and SAGEMAKER_MAX_PAYLOAD_IN_MB must be at least 1.")
+        return cls(max_chars=env.max_chars, max_body_bytes=env.max_payload_mb * 1024 * 1024)
+
+
+def validate_text(text, limit: int) -> str:
+    """The text itself, or an InputError saying what is wrong with it."""
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}.")
+    if not text.strip():
+        raise InputError("text is empty; send the tweet's words.")
+    if len(text) > limit:
+        raise InputError(f"text has {len(text):,} characters; the limit is {limit:,}.")
+    return text
+
+
+def validate_batch(texts, limits: Limits) -> list[str]:
+    """The texts themselves, or an InputError naming the first bad one by its index."""
+    if not isinstance(texts, list):
+        raise InputError(f"texts must be a list of strings, got {type(texts).__name__}.")
+    if not texts:
+        raise InputError("texts is empty; send at least one text.")
+    if len(texts) > limits.max_batch:
+        raise InputError(f"texts has {len(texts):,} items; the limit is {limits.max_batch:,} per request, "
+                         "so split it.")
+    for i, text in enumerate(texts):
+        try:
+            validate_text(text, limits.max_chars)
+        except InputError as exc:
+            raise InputError(f"texts[{i}]: {exc}") from None
+    return texts
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which bundle to serve, where that choice came from, and whether it is the champion (None: unknown)."""
+
+    path: Path
+    source: str
+    champion: bool | None
+    registry: dict | None = field(default=None)
+
+    @property
+    def note(self) -> str:
+        state = {True: "yes", False: "NO", None: "unknown here (the registry and the image tag say)"}[self.champion]
+        return f"{self.source}; champion: {state}"
+
+
+def _newest_promoted(catalog: Catalog) -> Path | None:
+    """The newest bundle under models/ whose gate promoted it (unreadable or older bundles are skipped)."""
+    found = []
+    for folder in catalog.models.iterdir() if catalog.models.is_dir() else []:
+        if folder.is_symlink() or not is_bundle(folder):
+            continue
+        try:
+            manifest = load_manifest(folder)
+        except TweetopsError:
+            continue
+        if (manifest.get("gate") or {}).get("promote"):
+            found.append((str(manifest.get("created_at", "")), folder))
+    return max(found)[1] if found else None
+
+
+def _is_champion(path: Path, catalog: Catalog) -> bool:
+    """Whether the champion link beside the bundle (models/champion), else the project's, names it."""
+    for link in (path.parent / CHAMPION, catalog.champion):
+        if link.is_symlink() and is_bundle(link):
+            return link.resolve() == path.resolve()
+    return False
+
+
+def resolve_model(explicit: str | Path | None = None, catalog: Catalog | None = None) -> ModelChoice:
+    env = environment()
+    catalog = catalog or Catalog(project_root())
+    chosen = explicit or env.model_dir
+    if chosen:
+        path = Path(chosen)
+        return ModelChoice(path, f"the bundle at {path} (MODEL_DIR or --model)", _is_champion(path, catalog))
+    if env.model_uri:
+        path, info = fetch_registry_model(env.model_uri, catalog)
+        return ModelChoice(path, f"{info['name']} version {info['version']} ({env.model_uri})", info["champion"],
+                           info)
+    if is_bundle(SAGEMAKER_MODEL_DIR):
+        return ModelChoice(SAGEMAKER_MODEL_DIR, "SageMaker's /opt/ml/model", None)
+    if is_bundle(BAKED_MODEL_DIR):
+        return ModelChoice(BAKED_MODEL_DIR, "the bundle baked into the image", None)
+    if is_bundle(catalog.champion):
+        return ModelChoice(catalog.champion, f"the published champion, {catalog.champion}", True)
+    newest = _newest_promoted(catalog)
+    if newest is None:
+        raise TweetopsError(f"no champion at {catalog.champion} and no bundle under {catalog.models} that passed "
+                            "its gate; train one with `make run` (or set MODEL_DIR).")
+    log.warning("no champion at %s: serving %s, the newest bundle that passed its gate; publish one with "
+                "`tweetops publish RUN_ID`", catalog.champion, newest)
+    return ModelChoice(newest, f"the newest bundle that passed its gate, {newest}, as no champion is published",
+                       False)
+
+
+@dataclass
+class Predictor:
+    bundle: Bundle
+    choice: ModelChoice
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.bundle.model.classes_)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return fast_predict_proba(self.bundle.model, list(texts))
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        """One {label, probabilities} per text, in order."""
+        if not texts:
+            return []
+        proba = self.predict_proba(texts)
+        labels = self.labels
+        best = proba.argmax(axis=1)
+        return [{"label": labels[b], "probabilities": {label: float(p) for label, p in zip(labels, row)}}
+                for b, row in zip(best, proba)]
+
+
+def load_predictor(model: ModelChoice | str | Path | None = None) -> Predictor:
+    """The predictor of a choice already made, of an explicit bundle folder, or of `resolve_model()`."""
+    choice = model if isinstance(model, ModelChoice) else resolve_model(model)
+    bundle = load_bundle(choice.path)
+    if tuple(bundle.model.classes_) != LABELS:
+        raise TweetopsError(f"the model at {bundle.path} predicts {list(bundle.model.classes_)}, not {list(LABELS)}.")
+    return Predictor(bundle, choice)

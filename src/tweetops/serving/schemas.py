@@ -1,0 +1,95 @@
+"""Request and response bodies. Text checks are tweetops.serving.inference's, so every entry point says
+the same, and the request models are built from the served Limits, so /openapi.json states the limits
+the server enforces."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tweetops.model import LABELS
+from tweetops.serving.inference import InputError, Limits, validate_batch, validate_text
+
+Label = Literal[LABELS]
+
+
+def _checked(check, *args):
+    try:
+        return check(*args)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None  # pydantic turns it into a 422 with this message
+
+
+def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(PredictRequest, BatchRequest) enforcing and documenting these limits."""
+    text_schema = {"type": "string", "minLength": 1, "maxLength": limits.max_chars}
+
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(json_schema_extra={"examples": [{"text": "I love my new phone :)"}]})
+        text: str = Field(description="The tweet to classify.", json_schema_extra=text_schema)
+
+        @field_validator("text", mode="before")
+        @classmethod
+        def _text(cls, value):
+            return _checked(validate_text, value, limits.max_chars)
+
+    class BatchRequest(BaseModel):
+        model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["great day!", "worst service ever"]}]})
+        texts: list[str] = Field(description=f"Up to {limits.max_batch} tweets.", min_length=1,
+                                 max_length=limits.max_batch, json_schema_extra={"items": text_schema})
+
+        @field_validator("texts", mode="before")
+        @classmethod
+        def _texts(cls, value):
+            return _checked(validate_batch, value, limits)
+
+    return PredictRequest, BatchRequest
+
+
+class Prediction(BaseModel):
+    label: Label
+    probabilities: dict[str, float]
+
+
+class PredictResponse(Prediction):
+    model_version: str
+    request_id: str
+
+
+class BatchResponse(BaseModel):
+    predictions: list[Prediction]
+    model_version: str
+    request_id: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading"]
+    model_version: str | None
+    champion: bool | None = Field(description="Whether the served model is the published champion; null when "
+                                              "this server cannot tell (a bundle baked into an image or mounted "
+                                              "by SageMaker: the registry and the image tag say).")
+    model_source: str | None = Field(description="Where the served bundle was chosen from, in words.")
+    uptime_seconds: float
+
+
+class HistoryItem(BaseModel):
+    id: str
+    request_id: str
+    created_at: str
+    text: str
+    label: Label
+    probabilities: dict[str, float]
+    model_version: str
+    latency_ms: float
+
+
+class HistoryPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[HistoryItem]
+
+
+class Problem(BaseModel):
+    detail: str
+    errors: list[str] | None = None

@@ -1,0 +1,216 @@
+"""`tweetops serve`: the API under uvicorn, one SO_REUSEPORT socket per worker process.
+
+Measured here (see the serving notes): with `uvicorn --workers N` all workers share one
+listening socket and under keep-alive load one worker can take every connection; with one
+SO_REUSEPORT socket per worker the kernel spreads connections across them. The parent binds
+the sockets, verifies the model once (a missing or tampered bundle stops it with one line and
+exit status 2), starts the workers, restarts one that dies, and on SIGTERM/SIGINT asks each to
+shut down gracefully (in-flight requests finish, the history buffer is flushed).
+
+Environment (tweetops.settings): PORT (8080, SageMaker's), HOST (0.0.0.0), WEB_CONCURRENCY or
+TWEETOPS_WORKERS (2), TWEETOPS_TLS_CERT + TWEETOPS_TLS_KEY (HTTPS), MODEL_DIR or MODEL_URI, LOG_LEVEL.
+The model is chosen once, here (tweetops.serving.inference.resolve_model), and every worker loads
+exactly that verified bundle.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from tweetops.errors import TweetopsError
+from tweetops.logs import setup_logging
+from tweetops.model.bundle import verify_bundle
+from tweetops.serving.app import create_app
+from tweetops.serving.history import database_url, ensure_schema, make_engine
+from tweetops.serving.inference import ModelChoice, resolve_model
+from tweetops.settings import environment
+
+log = logging.getLogger("tweetops.server")
+MAX_RESTARTS = 5
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app's startup fails
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 2
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    log_level: str | None = None
+    graceful_seconds: float = 20.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> "ServeSettings":
+        env = environment()
+        values = {"host": env.host, "port": env.port, "workers": env.worker_count,
+                  "tls_cert": env.tls_cert and str(env.tls_cert), "tls_key": env.tls_key and str(env.tls_key),
+                  "log_level": env.log_level}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.workers < 1:
+            raise TweetopsError(f"workers must be at least 1, got {self.workers}; set WEB_CONCURRENCY.")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise TweetopsError("TLS needs both TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY; set both or neither.")
+        for path in (self.tls_cert, self.tls_key):
+            if path and not Path(path).is_file():
+                raise TweetopsError(f"TLS file {path} not found; check TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY.")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+
+def _prepare_environment() -> None:
+    # One BLAS/OpenMP thread per worker: measured faster and steadier on small per-request work.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise TweetopsError(f"cannot listen on {host}:{port} ({exc.strerror}); set PORT to a free port.")
+    sock.listen(2048)
+    return sock
+
+
+def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice, index: int = 0,
+               workers: int = 1) -> None:
+    """One uvicorn server on its own socket, serving `model`; returns after a graceful shutdown."""
+    _pin(index, workers)
+
+    setup_logging(settings.log_level)
+    _prepare_environment()
+    # uvicorn re-raises the signal it caught once it has shut down; a no-op handler makes that a clean exit.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    config = uvicorn.Config(create_app(model=model), loop="uvloop", http="httptools", access_log=False, log_config=None,
+                            lifespan="on", ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+                            timeout_graceful_shutdown=settings.graceful_seconds, server_header=False)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+def _pin(index: int, workers: int) -> None:
+    """One worker per allowed CPU: pin it there (TWEETOPS_PIN_WORKERS=0 leaves placement to the scheduler).
+
+    Measured with wrk at c=8 on 2 cores: p99 11 ms unpinned, 8.5 ms pinned, as workers stop migrating.
+    """
+    allowed = sorted(os.sched_getaffinity(0))
+    if environment().pin_workers and workers == len(allowed) > 1:
+        os.sched_setaffinity(0, {allowed[index]})
+
+
+def _ensure_history_schema() -> None:
+    """Create the history table once, before workers race to; a database that is down is not fatal."""
+    engine = make_engine(database_url())
+    try:
+        ensure_schema(engine)
+    except SQLAlchemyError as exc:
+        log.warning("history database unavailable at start (%s); predictions will be spooled until it answers",
+                    type(exc).__name__)
+    finally:
+        engine.dispose()
+
+
+class Supervisor:
+    """Starts one worker process per socket, restarts one that dies, stops them all on a signal."""
+
+    def __init__(self, settings: ServeSettings, sockets: list[socket.socket], model: ModelChoice):
+        self.settings = settings
+        self.sockets = sockets
+        self.model = model
+        self.context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or locks
+        self.stopping = threading.Event()
+        self.failed = False
+
+    def _start(self, index: int):
+        process = self.context.Process(target=run_worker,
+                                       args=(self.settings, self.sockets[index], self.model, index,
+                                             len(self.sockets)),
+                                       name=f"tweetops-worker-{index}")
+        process.start()
+        return process
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        processes = [self._start(i) for i in range(len(self.sockets))]
+        restarts = 0
+        while not self.stopping.wait(0.5):
+            for i, process in enumerate(processes):
+                if process.is_alive():
+                    continue
+                if process.exitcode == STARTUP_FAILURE or restarts >= MAX_RESTARTS:
+                    log.error("worker %d exited with status %s; stopping the server", i, process.exitcode)
+                    self.failed = True
+                    self.stopping.set()
+                    break
+                restarts += 1
+                log.warning("worker %d exited with status %s; restarting it", i, process.exitcode)
+                processes[i] = self._start(i)
+        log.info("shutting down %d workers", len(processes))
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes in-flight requests, then the app flushes history
+        for sock in self.sockets:
+            sock.close()
+        for process in processes:
+            process.join(self.settings.graceful_seconds + 10)
+            if process.is_alive():
+                log.error("worker pid %d did not stop in time; killing it", process.pid)
+                process.kill()
+                process.join()
+                self.failed = True
+            elif process.exitcode:
+                self.failed = True
+        return 1 if self.failed else 0
+
+
+def serve(settings: ServeSettings) -> int:
+    """Run the API until SIGTERM/SIGINT; 0 after a clean shutdown. Raises TweetopsError on a bad model."""
+    _prepare_environment()
+    choice = resolve_model()
+    choice = ModelChoice(choice.path.resolve(), choice.source, choice.champion, choice.registry)
+    manifest = verify_bundle(choice.path)  # missing or tampered: one clear error before anything listens
+    _ensure_history_schema()
+    sockets = [listen(settings.host, settings.port) for _ in range(settings.workers)]
+    log.info("serving model %s, %s, on %s://%s:%d with %d worker(s)", manifest.get("run_id"), choice.note,
+             settings.scheme, settings.host, settings.port, settings.workers)
+    if settings.workers == 1:
+        run_worker(settings, sockets[0], choice)
+        return 0
+    metrics_dir = None
+    if not environment().prometheus_dir:  # /metrics then sums over the workers
+        metrics_dir = tempfile.mkdtemp(prefix="tweetops-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return Supervisor(settings, sockets, choice).run()
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
