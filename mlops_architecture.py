@@ -7,7 +7,8 @@
 The same architecture ARQUITECTURA_NUBE.md describes: GitHub Actions assumes an IAM role through
 OIDC and pushes one image per run id to ECR; S3 is the data lake; AWS Batch array jobs and
 SageMaker (training, Batch Transform, a real-time endpoint) run that one image; MLflow on ECS
-Fargate tracks runs and holds the registry (champion/challenger aliases); the drift monitor runs
+Fargate tracks every run and holds the registry (published versions only, the @champion alias, moved
+by `tweetops publish` once the run's image passed its smoke test); the drift monitor runs
 daily and dispatches the retrain workflow; the Streamlit UI calls the API; CloudWatch holds logs,
 metrics and alarms. The SVG's icons are
 inlined as data URIs so the file does not point into this machine's site-packages.
@@ -51,7 +52,8 @@ def draw(out_dir: Path) -> list[Path]:
         users = Users("clients\n(HTTPS + X-API-Key)")
 
         with Cluster("GitHub"):
-            gha = GithubActions("Actions\nci_validation.yml\nmanual_retrain_pipeline.yml")
+            gha = GithubActions("Actions\nci_validation.yml\nmanual_retrain_pipeline.yml\n"
+                                "(train, gate, image, smoke test, publish)")
             monitor = GithubActions("monitor_and_retrain.yml\ndaily 09:00 UTC\ntweetops monitor")
 
         with Cluster("IAM"):
@@ -78,7 +80,7 @@ def draw(out_dir: Path) -> list[Path]:
 
         with Cluster("MLflow (MLFLOW_TRACKING_URI)"):
             mlflow_task = Fargate("ECS Fargate")
-            mlflow = Mlflow("tracking + registry\n@champion @challenger")
+            mlflow = Mlflow("tracking + registry\n(published versions, @champion)")
             mlflow_db = RDSPostgresqlInstance("RDS PostgreSQL")
 
         with Cluster("Observability"):
@@ -110,7 +112,7 @@ def draw(out_dir: Path) -> list[Path]:
         mlflow >> mlflow_db
         mlflow >> Edge(label="artefacts", style="dashed") >> artifacts
         training >> Edge(label="runs, metrics", style="dashed") >> mlflow
-        gha >> Edge(label="runs, gate, aliases", style="dashed") >> mlflow
+        gha >> Edge(label="runs; publish: version, @champion", style="dashed") >> mlflow
         mlflow_db >> Edge(label="prediction history", style="dashed") >> monitor
         monitor >> Edge(label="drift: gh workflow run") >> gha
         users >> Edge(label="browser") >> ui >> Edge(label="/predict") >> endpoint
