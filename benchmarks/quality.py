@@ -27,7 +27,7 @@ from tweetops.release.evaluation import evaluate, vader_labels
 from tweetops.model.builder import build_features
 from tweetops.model.lexicon import compound
 from tweetops.model_training import assemble, boundary_weights, make_classifier
-from tweetops.io.tables import parse_table
+from tweetops.io.tables import open_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def main() -> None:
     limit_threads()
     config = load_config(ROOT / "params.yaml")
     raw = (ROOT / config.params.data.source).read_bytes()
-    table = parse_table(raw, "tsv", config.params.data.tsv_columns)
+    table = open_table(raw, "tsv", "the bundled tweets", config.params.data.tsv_columns).frame()
     texts = table["text"].tolist()
     rating = pd.to_numeric(table["rating"])
     y = label_from_rating(rating, config.params.labels).to_numpy(object)

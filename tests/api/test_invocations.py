@@ -74,16 +74,29 @@ def test_other_content_types_are_415(client):
     ("application/json", b'{"instances": []}', "texts is empty; send at least one text."),
     ("application/json", b'{"instances": [{"body": "x"}]}', 'instances[0]: an object instance needs a "text" field.'),
     ("application/json", b'{"instances": ["ok", 7]}', "texts[1]: text must be a string, got int."),
-    ("application/jsonlines", b'"ok"\nnot json\n', None),
+    ("application/jsonlines", b'"ok"\nnot json\n',
+     'line 2 is not valid JSON; send one string or {"text": ...} a line.'),
+    ("application/jsonlines", b'{"id": 1}\n', 'line 1: an object instance needs a "text" field.'),
+    ("application/jsonlines", b'"ok"\n"\\ud800"\n',
+     'line 2 is not valid UTF-8; send one string or {"text": ...} a line.'),
     ("text/csv", b"\n\n", "texts is empty; send at least one text."),
-    ("text/csv", b"\xff\xfe", "the CSV body is not UTF-8 text; send UTF-8, one text per line."),
+    ("text/csv", b"fine\n\xff\xfe\n", "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
+    ("text/csv", b"fine\n\x00\x01", "the body looks binary, not CSV text; send UTF-8 text, one text per record."),
 ])
 def test_bad_invocations_are_422_with_a_clear_message(client, content_type, body, message):
     response = client.post("/invocations", content=body, headers={"content-type": content_type})
     assert response.status_code == 422
     if message:
         assert response.json()["detail"] == message
-    elif content_type == "application/json":
-        assert response.json()["detail"].startswith("the body is not valid JSON (")
     else:
-        assert response.json()["detail"].startswith("line 2 is not valid JSON (")
+        assert response.json()["detail"].startswith("the body is not valid JSON (")
+
+
+def test_csv_is_read_by_the_csv_module_one_text_per_record(client, service):
+    """Quoted line breaks and quotes stay in their text; unquoted commas too (the text is the whole record)."""
+    texts = ['she said "no", again', "line one\nline two", "plain, with a comma", '"a" and "b"']
+    body = '"she said ""no"", again"\r\n"line one\nline two"\nplain, with a comma\n"""a"" and ""b"""\n'
+    response = client.post("/invocations", content=body.encode(), headers={"content-type": "text/csv"})
+    assert response.status_code == 200
+    expected = [p["label"] for p in service.predictor.predict(texts)]
+    assert [line.split(",")[0] for line in response.text.splitlines()] == expected

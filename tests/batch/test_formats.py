@@ -56,3 +56,15 @@ def test_predict_texts_gives_the_file_answer_row_by_row(tweets, predictor):
     np.testing.assert_allclose([[r[c] for c in PROBA] for r in good], proba, rtol=1e-12, atol=0)
     assert rows[10] == {"label": None, **{c: None for c in PROBA}, "error": "text is empty; send the tweet's words."}
     assert all(r["error"] is None and r["label"] in LABELS for r in good)
+
+
+def test_invalid_utf8_is_flagged_not_replaced(tmp_path, predictor):
+    """A byte that is not UTF-8 would change the text the model reads; the row keeps its place, flagged."""
+    source = tmp_path / "mixed.csv"
+    source.write_bytes(b'id,text\n1,what a lovely day\n2,caf\xe9 was awful\n3,"a, quoted\ntext"\n')
+    summary = batch.run(str(source), str(tmp_path / "out.csv"), predictor=predictor)
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert summary["rows_in"] == summary["rows_out"] == 3 and summary["rows_flagged"] == 1
+    assert out["error"].tolist() == ["", "line 3 is not valid UTF-8.", ""]
+    assert out["text"].tolist() == ["what a lovely day", "caf\ufffd was awful", "a, quoted\ntext"]
+    assert out["label"].iloc[1] == "" and out["label"].iloc[2] in LABELS

@@ -61,6 +61,9 @@ def s3_server(tmp_path_factory):
                f"-master.port={free_port_with_grpc()}", f"-volume.port={free_port_with_grpc()}",
                "-filer", f"-filer.port={free_port_with_grpc()}",
                "-s3", f"-s3.port={s3_port}", f"-s3.config={folder / 's3.json'}",
+               # Its Iceberg and Lance catalogs listen on fixed ports (8181, 9101) unless turned off: two
+               # test sessions on one machine would collide on them.
+               "-s3.port.iceberg=0", "-s3.port.lance=0",
                # Each bucket is a collection that grows 7 volumes on its first write: room for ~14 buckets.
                "-master.volumeSizeLimitMB=64", "-volume.max=100"]
     log = open(folder / "weed.log", "wb")

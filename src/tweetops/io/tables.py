@@ -1,7 +1,12 @@
-"""Turn the bytes of a TSV, CSV, JSONL or Parquet file into a table of raw string cells.
+"""Every table tweetops reads or writes: ONE reader and one writer per format (TSV, CSV, JSON lines,
+Parquet), used by ingestion, batch-predict, /invocations and the drift monitor alike.
 
-Nothing is dropped here: a line that cannot be parsed, or that is not valid UTF-8, becomes a
-row with an `ingest_error` that the preparation stage quarantines with that reason.
+A reader streams its rows in chunks, so memory stays flat however big the file. Nothing is dropped:
+a row that cannot be read (not valid UTF-8, not JSON, the wrong number of fields) stays a row, with
+why in its error; blank lines are not rows. CSV goes through the standard `csv` module (quoted
+commas, quotes and line breaks). A headerless table names its columns, and its last column takes
+the rest of the line (a tweet may hold tabs or commas). A writer appends each chunk with columns
+added, in the chunk's own format, so a Parquet schema or a JSON object comes back as it went in.
 """
 from __future__ import annotations
 
@@ -9,18 +14,25 @@ import csv
 import io
 import json
 import math
-from pathlib import PurePosixPath
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tweetops.errors import TweetopsError
 
 FORMATS = ("tsv", "csv", "jsonl", "parquet")
-COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
-STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
 _EXTENSIONS = {".txt": "tsv", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv",
                ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
+STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
+NOT_UTF8 = "line is not valid UTF-8"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def detect_format(uri: str, declared: str = "auto") -> str:
@@ -35,114 +47,304 @@ def detect_format(uri: str, declared: str = "auto") -> str:
     )
 
 
-def _decode(raw: bytes) -> tuple[str, bool]:
-    try:
-        return raw.decode("utf-8"), True
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace"), False
+def at_line(error: str, row: int) -> str:
+    """A row's error with its line: "line is not valid JSON" -> "line 4 is not valid JSON"."""
+    return f"line {row}{error[4:]}" if error.startswith("line ") else f"line {row}: {error}"
 
 
-def _lines(data: bytes):
-    """Yield (line number, text, utf8 ok) for each non-blank line; CRLF and a missing final newline are fine."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        raw = raw.rstrip(b"\r")
-        if raw.strip():
-            text, ok = _decode(raw)
-            yield number, text, ok
+@dataclass
+class Chunk:
+    """Consecutive rows of a table: their cells in the format's own form, line numbers and errors."""
+
+    native: object  # list[dict] (TSV, CSV, JSON lines) or a pyarrow RecordBatch (Parquet)
+    rows: list[int]  # each row's line in the file (Parquet: its row number), from 1
+    errors: list[str | None]  # why a row could not be read (its cells are then empty)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> list:
+        """The cells of one column, None where a row has none."""
+        if isinstance(self.native, pa.RecordBatch):
+            found = name in self.native.schema.names
+            return self.native.column(name).to_pylist() if found else [None] * len(self)
+        return [record.get(name) for record in self.native]
 
 
-def _row(number: int, cells: dict, error: str | None) -> dict:
-    return {"source_row": number, "ingest_error": error, **cells}
+def _valid(value) -> tuple[object, bool]:
+    """(the value with lone surrogates replaced, whether it had none): they cannot be encoded as UTF-8."""
+    if isinstance(value, str):
+        return (value, True) if not _SURROGATE.search(value) else (_SURROGATE.sub("\ufffd", value), False)
+    if isinstance(value, dict):
+        pairs = [(k, _valid(v)) for k, v in value.items()]
+        return {k: v for k, (v, _) in pairs}, all(ok for _, (_, ok) in pairs)
+    if isinstance(value, list):
+        items = [_valid(v) for v in value]
+        return [v for v, _ in items], all(ok for _, ok in items)
+    return value, True
 
 
-def _parse_tsv(data: bytes, columns: list[str]) -> list[dict]:
-    rows = []
-    lines = list(_lines(data))
-    if lines and [c.strip().lower() for c in lines[0][1].split("\t")] == [c.lower() for c in columns]:
-        lines = lines[1:]  # a header row that names the expected columns
-    for number, text, ok in lines:
-        # The text is the last column and may itself hold tabs: split at most len-1 times.
-        parts = text.split("\t", len(columns) - 1)
-        error = None if ok else "line is not valid UTF-8"
-        if len(parts) < len(columns):
-            error = error or f"wrong number of fields: expected {len(columns)} tab-separated, found {len(parts)}"
-            parts = parts + [None] * (len(columns) - len(parts))
-        rows.append(_row(number, dict(zip(columns, parts)), error))
-    return rows
+class Reader:
+    """A table's rows, streamed. Subclasses yield (line, record, error) from `_records`."""
+
+    format = ""
+    columns: list[str] | None = None
+
+    def __init__(self, source: Path | bytes, name: str):
+        self.source, self.name = source, name
+
+    def _open(self):
+        return io.BytesIO(self.source) if isinstance(self.source, (bytes, bytearray)) else open(self.source, "rb")
+
+    def _check_text(self) -> None:
+        with self._open() as handle:
+            if b"\x00" in handle.read(4096):
+                raise TweetopsError(f"{self.name} looks binary, not {self.format.upper()} text; check the file and "
+                                    "its format.")
+
+    def _records(self):
+        raise NotImplementedError
+
+    def count(self) -> int:
+        return sum(1 for _ in self._records())
+
+    def chunks(self, size: int, start: int = 0, stop: int | None = None):
+        """Rows [start, stop) in chunks of at most `size`."""
+        records, rows, errors = [], [], []
+        for position, (line, record, error) in enumerate(self._records()):
+            if stop is not None and position >= stop:
+                break
+            if position < start:
+                continue
+            records.append(record)
+            rows.append(line)
+            errors.append(error)
+            if len(records) == size:
+                yield Chunk(records, rows, errors)
+                records, rows, errors = [], [], []
+        if records:
+            yield Chunk(records, rows, errors)
+
+    def frame(self) -> pd.DataFrame:
+        """Every row: the file's columns as read, plus `source_row` and `ingest_error`."""
+        records, rows, errors = [], [], []
+        for line, record, error in self._records():
+            records.append(record)
+            rows.append(line)
+            errors.append(error)
+        if not records:
+            raise TweetopsError(f"{self.name} holds no data rows.")
+        if all(errors):
+            raise TweetopsError(f"{self.name} is not readable as {self.format.upper()}: every row failed "
+                                f"({errors[0]}).")
+        frame = pd.DataFrame.from_records(records, columns=self.columns)
+        frame.insert(0, "source_row", rows)
+        frame["ingest_error"] = errors
+        return frame
 
 
-def _clean_cell(value):
-    """(value with undecodable bytes replaced, whether it was valid UTF-8)."""
-    if not isinstance(value, str):
-        return value, True
-    try:
-        value.encode("utf-8")
-        return value, True
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), False
+class _LineReader(Reader):
+    """Formats of one row per line: non-blank lines; a BOM, CRLF and a missing final newline are fine."""
+
+    header = False
+
+    def count(self) -> int:
+        return sum(1 for _ in self._lines()) - self.header  # no need to parse a line to count it
+
+    def _lines(self):
+        with self._open() as handle:
+            for number, raw in enumerate(handle, start=1):
+                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                raw = raw.rstrip(b"\r\n")
+                if raw.strip():
+                    yield number, raw
 
 
-def _parse_csv(data: bytes) -> list[dict]:
-    # surrogateescape keeps undecodable bytes so each bad row can be flagged on its own.
-    text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    rows = []
-    for cells in reader:
-        if not any(c.strip() for c in cells):
-            continue
-        error = None
-        if len(cells) != len(header):
-            error = f"wrong number of fields: expected {len(header)} comma-separated, found {len(cells)}"
-        record = {}
-        for name, cell in zip(header, cells + [None] * (len(header) - len(cells))):
-            record[name], ok = _clean_cell(cell)
-            if not ok:
-                error = error or "line is not valid UTF-8"
-        rows.append(_row(reader.line_num, record, error))
-    return rows
+class TsvReader(_LineReader):
+    """Tab-separated, headerless (a first line that names the expected columns is skipped)."""
+
+    format = "tsv"
+
+    def __init__(self, source: Path | bytes, name: str, columns: list[str]):
+        super().__init__(source, name)
+        self.columns = list(columns)
+        self._check_text()
+        first = next(self._lines(), None)
+        self.header = first is not None and [c.strip().lower() for c in first[1].decode("utf-8", "replace")
+                                             .split("\t")] == [c.lower() for c in self.columns]
+
+    def _records(self):
+        lines = self._lines()
+        if self.header:
+            next(lines)
+        expected = len(self.columns)
+        for number, raw in lines:
+            try:
+                text, error = raw.decode("utf-8"), None
+            except UnicodeDecodeError:
+                text, error = raw.decode("utf-8", "replace"), NOT_UTF8
+            parts = text.split("\t", expected - 1)  # the last column may itself hold tabs
+            if len(parts) < expected:
+                error = error or f"wrong number of fields: expected {expected} tab-separated, found {len(parts)}"
+                parts += [None] * (expected - len(parts))
+            yield number, dict(zip(self.columns, parts)), error
 
 
-def _parse_jsonl(data: bytes) -> list[dict]:
-    rows = []
-    for number, text, ok in _lines(data):
+class JsonlReader(_LineReader):
+    """One JSON object per line (a line that is a JSON string is a row whose text is that string)."""
+
+    format = "jsonl"
+
+    def __init__(self, source: Path | bytes, name: str):
+        super().__init__(source, name)
+        self._check_text()
+        self.columns = None  # the keys of the first object, when there is one
+        for _, record, _ in self._records():
+            if record:
+                self.columns = list(record)
+                break
+
+    def _records(self):
+        for number, raw in self._lines():
+            try:
+                text, error = raw.decode("utf-8"), None
+            except UnicodeDecodeError:
+                text, error = raw.decode("utf-8", "replace"), NOT_UTF8
+            try:
+                record = json.loads(text)
+            except (json.JSONDecodeError, RecursionError):
+                yield number, {}, "line is not valid JSON"
+                continue
+            if isinstance(record, str):
+                record = {"text": record}
+            if not isinstance(record, dict):
+                yield number, {}, "line is not a JSON object"
+                continue
+            if "\\u" in text:  # an escaped lone surrogate decodes to a string no UTF-8 writer can encode
+                record, ok = _valid(record)
+                error = error or (None if ok else NOT_UTF8)
+            yield number, record, error
+
+
+class CsvReader(Reader):
+    """Comma-separated, read by the csv module: with a header row, or with the columns given (headerless)."""
+
+    format = "csv"
+
+    def __init__(self, source: Path | bytes, name: str, columns: list[str] | None = None):
+        super().__init__(source, name)
+        self._check_text()
+        self.given = list(columns) if columns else None
+        self.columns = self.given or self._header()
+
+    def _rows(self):
+        """(line, cells) of each record, undecodable bytes kept (surrogateescape) so each row can be flagged."""
+        with self._open() as binary, io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape",
+                                                      newline="") as handle:
+            reader = csv.reader(handle)
+            line = 1
+            try:
+                for cells in reader:
+                    yield line, cells
+                    line = reader.line_num + 1
+            except csv.Error as exc:
+                raise TweetopsError(f"{self.name} is not valid CSV at line {reader.line_num} ({exc}); quote fields "
+                                    "that hold commas, quotes or line breaks.")
+
+    def _header(self) -> list[str]:
+        for _, cells in self._rows():
+            if any(c.strip() for c in cells):
+                return [c.strip() for c in cells]
+        raise TweetopsError(f"{self.name} is empty; a CSV input needs a header row.")
+
+    def _records(self):
+        rows = self._rows()
+        if not self.given:
+            for _, cells in rows:  # the header
+                if any(c.strip() for c in cells):
+                    break
+        expected = len(self.columns)
+        for line, cells in rows:
+            if not any(c.strip() for c in cells):
+                continue
+            error = None
+            if self.given and len(cells) > expected:  # headerless: the last column takes the rest
+                cells = [*cells[:expected - 1], ",".join(cells[expected - 1:])]
+            if len(cells) != expected:
+                error = f"wrong number of fields: expected {expected} comma-separated, found {len(cells)}"
+                cells = (cells + [None] * expected)[:expected]
+            record = {}
+            for column, cell in zip(self.columns, cells):
+                if cell is not None and _SURROGATE.search(cell):
+                    cell = cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                    error = error or NOT_UTF8
+                record[column] = cell
+            yield line, record, error
+
+
+class ParquetReader(Reader):
+    format = "parquet"
+
+    def __init__(self, source: Path | bytes, name: str):
+        super().__init__(source, name)
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError:
-            rows.append(_row(number, {}, "line is not valid JSON"))
-            continue
-        if not isinstance(record, dict):
-            rows.append(_row(number, {}, "line is not a JSON object"))
-            continue
-        rows.append(_row(number, record, None if ok else "line is not valid UTF-8"))
-    return rows
-
-
-def parse_table(data: bytes, fmt: str, tsv_columns: list[str], name: str = "the file") -> pd.DataFrame:
-    """A DataFrame with the file's columns (as read), plus `source_row` and `ingest_error`."""
-    if fmt == "parquet":
-        try:
-            frame = pd.read_parquet(io.BytesIO(data))
-        except Exception as exc:
+            self.file = pq.ParquetFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        except (pa.ArrowException, OSError) as exc:
             raise TweetopsError(f"{name} is not a readable Parquet file ({type(exc).__name__}).") from exc
+        self.schema = self.file.schema_arrow
+        self.columns = self.schema.names
+
+    def count(self) -> int:
+        return self.file.metadata.num_rows
+
+    def chunks(self, size: int, start: int = 0, stop: int | None = None):
+        """Rows [start, stop), reading only the row groups that overlap them."""
+        stop = self.count() if stop is None else stop
+        groups, first, offset = [], None, 0
+        for index in range(self.file.metadata.num_row_groups):
+            rows = self.file.metadata.row_group(index).num_rows
+            if offset < stop and offset + rows > start:
+                groups.append(index)
+                first = offset if first is None else first
+            offset += rows
+        if not groups:
+            return
+        position = first
+        for batch in self.file.iter_batches(batch_size=size, row_groups=groups, use_threads=False):
+            lo, hi = max(start - position, 0), min(stop - position, batch.num_rows)
+            if hi > lo:
+                part = batch.slice(lo, hi - lo)
+                yield Chunk(part, list(range(position + lo + 1, position + hi + 1)), [None] * part.num_rows)
+            position += batch.num_rows
+            if position >= stop:
+                return
+
+    def frame(self) -> pd.DataFrame:
+        try:
+            frame = self.file.read().to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise TweetopsError(f"{self.name} is not a readable Parquet file ({type(exc).__name__}).") from exc
+        if frame.empty:
+            raise TweetopsError(f"{self.name} holds no data rows.")
         frame.insert(0, "source_row", range(1, len(frame) + 1))
         frame["ingest_error"] = None
         return frame
-    if fmt not in FORMATS:
-        raise TweetopsError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    if b"\x00" in data[:4096]:
-        raise TweetopsError(f"{name} looks binary, not {fmt.upper()} text; check the file and data.format.")
-    rows = {"tsv": lambda: _parse_tsv(data, tsv_columns), "csv": lambda: _parse_csv(data),
-            "jsonl": lambda: _parse_jsonl(data)}[fmt]()
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        raise TweetopsError(f"{name} holds no data rows.")
-    if frame["ingest_error"].notna().all():
-        first = frame["ingest_error"].iloc[0]
-        raise TweetopsError(f"{name} is not readable as {fmt.upper()}: every row failed ({first}).")
-    return frame
+
+
+def open_table(source: Path | bytes, fmt: str, name: str, columns: list[str] | None = None,
+               header: bool = True) -> Reader:
+    """The reader of `source` (a local path or the bytes of a file) in `fmt`. `columns` names the columns
+    of a headerless table: TSV always (default id, rating, text), CSV when header is False."""
+    if fmt == "tsv":
+        return TsvReader(source, name, columns or ["id", "rating", "text"])
+    if fmt == "csv":
+        return CsvReader(source, name, None if header else columns)
+    if fmt == "jsonl":
+        return JsonlReader(source, name)
+    if fmt == "parquet":
+        return ParquetReader(source, name)
+    raise TweetopsError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
 
 
 def _as_text(value):
@@ -166,3 +368,68 @@ def standardise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     out["text"] = frame["text"].map(_as_text)
     out["ingest_error"] = frame["ingest_error"].map(_as_text)
     return out[COLUMNS].astype(STRING_COLUMNS)
+
+
+# -- writers: each appends chunks of its own format with the added columns -----------------------
+
+def _plain(value):
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
+class CsvWriter:
+    def __init__(self, path: Path, columns: list[str], added: list[str]):
+        self.handle = open(path, "w", encoding="utf-8", newline="")
+        self.writer = csv.writer(self.handle)
+        self.kept = [c for c in columns if c not in added]
+        self.writer.writerow(self.kept + added)
+
+    def write(self, chunk: Chunk, predictions: dict) -> None:
+        added = [[_plain(v) for v in column] for column in predictions.values()]
+        self.writer.writerows([*(record.get(c) for c in self.kept), *row]
+                              for record, row in zip(chunk.native, zip(*added)))
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class JsonlWriter:
+    def __init__(self, path: Path, columns, added: list[str]):
+        self.handle = open(path, "w", encoding="utf-8")
+
+    def write(self, chunk: Chunk, predictions: dict) -> None:
+        names = list(predictions)
+        values = [[_plain(v) for v in column] for column in predictions.values()]
+        self.handle.write("".join(json.dumps({**record, **dict(zip(names, row))}, ensure_ascii=False) + "\n"
+                                  for record, row in zip(chunk.native, zip(*values))))
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class ParquetWriter:
+    def __init__(self, path: Path, schema: pa.Schema, added: list[str]):
+        self.added = added
+        kept = [field for field in schema if field.name not in added]
+        extra = [pa.field(name, pa.float64() if name.startswith("p_") else pa.string()) for name in added]
+        self.schema = pa.schema(kept + extra, metadata=schema.metadata)
+        self.writer = pq.ParquetWriter(path, self.schema)
+
+    def write(self, chunk: Chunk, predictions: dict) -> None:
+        batch = chunk.native
+        columns = [batch.column(f.name) for f in self.schema if f.name not in self.added]
+        columns += [pa.array(predictions[name], type=self.schema.field(name).type, from_pandas=True)
+                    for name in self.added]
+        self.writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self.schema))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+WRITABLE = ("csv", "jsonl", "parquet")  # a TSV cell cannot hold a tab or a line break: no TSV writer
+
+
+def open_writer(reader: Reader, path: Path, added: list[str]):
+    """A writer of the reader's format (one of WRITABLE), its columns followed by `added`."""
+    if reader.format == "parquet":
+        return ParquetWriter(path, reader.schema, added)
+    return {"csv": CsvWriter, "jsonl": JsonlWriter}[reader.format](path, reader.columns or [], added)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from tweetops.errors import TweetopsError
 from tweetops.io.storage import local_path, read_bytes, scheme_of
-from tweetops.io.tables import detect_format, parse_table, standardise
+from tweetops.io.tables import detect_format, open_table, standardise
 from tweetops.serving.history import make_engine, predictions
 
 
@@ -80,7 +80,7 @@ def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: s
         raise TweetopsError(f"traffic file {local_path(uri, root)} does not exist or is not a file; check --input.")
     raw = read_bytes(uri, root=root, endpoint_url=endpoint_url)
     fmt = detect_format(uri)
-    frame = standardise(parse_table(raw, fmt, ["id", "rating", "text"], name=uri), uri)
+    frame = standardise(open_table(raw, fmt, uri).frame(), uri)
     usable = frame["ingest_error"].isna() & frame["text"].fillna("").str.strip().ne("")
     texts = frame.loc[usable, "text"].astype(str).tolist()[-max_rows:]  # the newest: files grow at the end
     return Window(texts=texts, source=uri, skipped=int((~usable).sum()))

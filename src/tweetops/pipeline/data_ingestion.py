@@ -15,7 +15,7 @@ import pandas as pd
 
 from tweetops.io.storage import read_bytes, scheme_of
 from tweetops.io.files import write_json, write_parquet
-from tweetops.io.tables import COLUMNS, STRING_COLUMNS, detect_format, parse_table, standardise
+from tweetops.io.tables import COLUMNS, STRING_COLUMNS, detect_format, open_table, standardise
 from tweetops.logs import timed
 from tweetops.monitoring.traffic import from_history
 from tweetops.pipeline.options import stage_main
@@ -53,7 +53,7 @@ def stage(run: Run) -> dict:
     fmt = detect_format(source, data_params.format)
     sha256 = hashlib.sha256(raw).hexdigest()
     with timed(log, f"parsed {len(raw):,} bytes as {fmt}"):
-        frame = standardise(parse_table(raw, fmt, data_params.tsv_columns, name=source), source)
+        frame = standardise(open_table(raw, fmt, source, data_params.tsv_columns).frame(), source)
     history = None
     if run.params.history_ingestion.enabled:
         with timed(log, "read the prediction history"):

@@ -21,9 +21,8 @@ from tqdm import tqdm
 
 from tweetops.errors import TweetopsError
 from tweetops.io import storage
-from tweetops.io.batch_io import READERS, open_writer
 from tweetops.io.files import atomic_path
-from tweetops.io.tables import detect_format
+from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
 from tweetops.model import LABELS
 from tweetops.serving.inference import InputError, Limits, Predictor, load_predictor, validate_text
 from tweetops.settings import environment
@@ -99,7 +98,7 @@ def _format_of(uri: str) -> str | None:
         fmt = detect_format(uri)
     except TweetopsError:
         return None
-    return fmt if fmt in READERS else None
+    return fmt if fmt in WRITABLE else None
 
 
 def output_target(output: str, fmt: str, shard: Shard) -> str:
@@ -160,7 +159,7 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
     target = output_target(output_uri, fmt, shard)
     with tempfile.TemporaryDirectory(prefix="tweetops-batch-") as scratch, \
             _local_input(input_uri, Path(scratch)) as path:
-        reader = READERS[fmt](path, input_uri)
+        reader = open_table(path, fmt, input_uri)
         if reader.columns is not None and text_column not in reader.columns:
             raise TweetopsError(f"{input_uri} has no column {text_column!r}; its columns are "
                                 f"{', '.join(map(str, reader.columns)) or 'none'}; pass --text-column.")
@@ -175,10 +174,11 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         with _local_output(target, Path(scratch)) as out_path, \
                 tqdm(total=stop - start, unit="rows", desc=f"shard {shard.index + 1}/{shard.size}",
                      disable=None) as bar:
-            writer = open_writer(fmt, out_path, reader, ADDED_COLUMNS)
+            writer = open_writer(reader, out_path, ADDED_COLUMNS)
             try:
-                for chunk in reader.chunks(start, stop, chunk_size):
-                    texts, errors = reader.cells(chunk, text_column)
+                for chunk in reader.chunks(chunk_size, start, stop):
+                    texts = chunk.column(text_column)
+                    errors = [error and at_line(error, row) + "." for error, row in zip(chunk.errors, chunk.rows)]
                     columns = annotate(predictor, texts, errors, limit)
                     writer.write(chunk, columns)
                     rows_out += len(texts)

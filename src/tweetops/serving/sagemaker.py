@@ -2,13 +2,16 @@
 
 Accepted bodies (one text per instance):
   application/json       {"instances": [...]} or a bare list; an instance is a string or {"text": ...}
-  application/jsonlines  one instance per line
-  text/csv               one text per line (a line wrapped in double quotes is unquoted, "" -> ")
+  application/jsonlines  one instance per line (a JSON string or {"text": ...}), read by tweetops.io.tables
+  text/csv               one text per record, no header, read by the csv module (tweetops.io.tables):
+                         quote a text that holds line breaks; unquoted commas stay in the text
 """
 from __future__ import annotations
 
 import orjson
 
+from tweetops.errors import TweetopsError
+from tweetops.io.tables import at_line, open_table
 from tweetops.serving.inference import InputError, Limits, validate_batch
 from tweetops.settings import environment
 
@@ -49,31 +52,21 @@ def _json_instances(body: bytes) -> list:
     return payload
 
 
-def _jsonlines_instances(body: bytes) -> list:
-    instances = []
-    for number, line in enumerate(body.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            instances.append(orjson.loads(line))
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"line {number} is not valid JSON ({exc}); send one string or {{\"text\": ...}} a line.")
-    return instances
-
-
-def _csv_texts(body: bytes) -> list:
+def _table_instances(body: bytes, fmt: str, hint: str) -> list:
+    """The texts of a JSON lines or CSV body, through the same readers as files; a bad line is an InputError."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError("the CSV body is not UTF-8 text; send UTF-8, one text per line.")
-    texts = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if len(line) >= 2 and line[0] == line[-1] == '"':
-            line = line[1:-1].replace('""', '"')
-        texts.append(line)
-    return texts
+        reader = open_table(body, fmt, "the body", columns=["text"], header=False)
+    except TweetopsError as exc:  # what is wrong with the whole body; then what to send instead
+        raise InputError(f"{str(exc).split('; ')[0]}; {hint}") from None
+    instances = []
+    for chunk in reader.chunks(size=1 << 30):
+        for row, error, record in zip(chunk.rows, chunk.errors, chunk.native):
+            if error:
+                raise InputError(f"{at_line(error, row)}; {hint}")
+            if "text" not in record:
+                raise InputError(f"line {row}: an object instance needs a \"text\" field.")
+            instances.append(record["text"])
+    return instances
 
 
 def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> list[str]:
@@ -82,9 +75,10 @@ def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> l
     if kind == JSON:
         instances = _json_instances(body)
     elif kind == JSONLINES:
-        instances = _jsonlines_instances(body)
+        return validate_batch(_table_instances(body, "jsonl", "send one string or {\"text\": ...} a line."),
+                              limits)
     elif kind == CSV:
-        return validate_batch(_csv_texts(body), limits)
+        return validate_batch(_table_instances(body, "csv", "send UTF-8 text, one text per record."), limits)
     else:
         raise UnsupportedMediaType(f"Content-Type {kind} is not supported; use one of {', '.join(CONTENT_TYPES)}.")
     texts = [_instance_text(instance, f"instances[{i}]") for i, instance in enumerate(instances)]

@@ -1,0 +1,98 @@
+"""The one table reader and writer: the same rows from every format, streamed in any chunks, with
+every unreadable row kept and flagged, and the writers' output read back unchanged."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tweetops.errors import TweetopsError
+from tweetops.io.tables import NOT_UTF8, at_line, open_table, open_writer
+
+ROWS = [{"id": "007", "rating": "1.5", "text": "quoted, \"comma\" text"}, {"id": "2", "rating": "", "text": "NA"},
+        {"id": "3", "rating": "-2", "text": "line one\nline two"}, {"id": "4", "rating": "0", "text": "tab\there"}]
+
+
+def write(fmt: str, path, rows=ROWS):
+    frame = pd.DataFrame(rows)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        frame.to_parquet(path, index=False, row_group_size=3)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_every_format_gives_the_same_cells_in_any_chunks(tmp_path, fmt):
+    reader = open_table(write(fmt, tmp_path / f"t.{fmt}"), fmt, "t")
+    assert reader.count() == 4 and list(reader.columns) == ["id", "rating", "text"]
+    frame = reader.frame()
+    assert frame[["id", "rating", "text"]].to_dict(orient="records") == ROWS  # strings stay strings: 007, "NA"
+    assert frame["ingest_error"].isna().all()
+    for size, start, stop in ((1, 0, 4), (3, 1, 4), (2, 1, 3), (10, 3, 4)):
+        chunks = list(reader.chunks(size, start, stop))
+        assert all(0 < len(c) <= size for c in chunks)  # Parquet batches also end where a row group does
+        assert [t for c in chunks for t in c.column("text")] == [r["text"] for r in ROWS[start:stop]]
+        assert [c.column("absent") for c in chunks][0] == [None] * len(chunks[0])
+
+
+def test_unreadable_rows_stay_rows_with_their_reason(tmp_path):
+    tsv = tmp_path / "t.tsv"
+    tsv.write_bytes(b"\xef\xbb\xbfid\trating\ttext\r\n1\t0.5\tfine\r\n\r\n2\t1\tcaf\xe9\r\n3\tonly two\r\n4\t-1\ta\tb")
+    reader = open_table(tsv, "tsv", "t.tsv", ["id", "rating", "text"])
+    assert reader.header and reader.count() == 4
+    frame = reader.frame()
+    assert frame["source_row"].tolist() == [2, 4, 5, 6]  # the line of each row; blank lines are not rows
+    assert frame["ingest_error"].fillna("-").tolist() == [
+        "-", NOT_UTF8, "wrong number of fields: expected 3 tab-separated, found 2", "-"]
+    assert frame["text"].iloc[3] == "a\tb"  # the last column takes the rest of the line
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_bytes(b'{"text": "ok"}\n{oops\n[1]\n"a bare string"\n{"text": "\\ud800 lone"}\n{"text": "\xff"}\n')
+    chunk = next(open_table(jsonl, "jsonl", "t.jsonl").chunks(10))
+    assert chunk.errors == [None, "line is not valid JSON", "line is not a JSON object", None, NOT_UTF8, NOT_UTF8]
+    assert chunk.column("text") == ["ok", None, None, "a bare string", "\ufffd lone", "\ufffd"]
+    assert [at_line(e, r) for e, r in zip(chunk.errors, chunk.rows) if e] == [
+        "line 2 is not valid JSON", "line 3 is not a JSON object", "line 5 is not valid UTF-8",
+        "line 6 is not valid UTF-8"]
+
+
+def test_csv_goes_through_the_csv_module(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'id,text\n1,"multi\nline, quoted"\n2,caf\xe9\n3,a,b\n\n4,""\n')
+    reader = open_table(path, "csv", "t.csv")
+    chunk = next(reader.chunks(10))
+    assert chunk.rows == [2, 4, 5, 7] and reader.count() == 4
+    assert chunk.column("text") == ["multi\nline, quoted", "caf\ufffd", "a", ""]
+    assert chunk.errors == [None, NOT_UTF8, "wrong number of fields: expected 2 comma-separated, found 3", None]
+    headerless = open_table(b"one, two, three\n\"four\"\n", "csv", "body", ["text"], header=False)
+    assert [r["text"] for c in headerless.chunks(5) for r in c.native] == ["one, two, three", "four"]
+    with pytest.raises(TweetopsError, match="is empty; a CSV input needs a header row"):
+        open_table(b"\n\n", "csv", "empty.csv")
+
+
+def test_whole_file_errors_are_one_sentence(tmp_path):
+    cases = [(b"\x00\x01" * 10, "csv", "looks binary, not CSV text"), (b"PAR1 no", "parquet", "not a readable Parquet"),
+             (b"\n  \n", "jsonl", "holds no data rows"), (b"{bad\n[2]\n", "jsonl", "every row failed")]
+    for data, fmt, message in cases:
+        with pytest.raises(TweetopsError, match=message):
+            open_table(data, fmt, "x").frame()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_writer_adds_columns_and_keeps_every_cell(tmp_path, fmt):
+    reader = open_table(write(fmt, tmp_path / f"in.{fmt}"), fmt, "in")
+    out = tmp_path / f"out.{fmt}"
+    writer = open_writer(reader, out, ["label", "p_x"])
+    done = 0
+    for chunk in reader.chunks(3):
+        order = range(done + 1, done + len(chunk) + 1)
+        writer.write(chunk, {"label": [f"l{i}" for i in order], "p_x": [0.25 * i for i in order]})
+        done += len(chunk)
+    writer.close()
+    back = open_table(out, fmt, "out").frame()
+    assert back[["id", "rating", "text"]].to_dict(orient="records") == ROWS
+    assert back["label"].tolist() == ["l1", "l2", "l3", "l4"]
+    assert back["p_x"].astype(float).tolist() == [0.25, 0.5, 0.75, 1.0]
