@@ -5,10 +5,23 @@ champion through it, and serving and monitoring find the champion and their own 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tweetops.errors import TweetopsError
+
 CHAMPION = "champion"  # models/champion: the published model, what serving loads by default
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+RESERVED = {CHAMPION, "champions.json", "monitoring"}  # names under models/ and reports/ that are not runs
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id names folders under models/ and reports/: a plain name, never a path or a reserved name."""
+    if not RUN_ID.fullmatch(str(run_id)) or run_id in RESERVED or ".." in run_id:
+        raise TweetopsError(f"run id {run_id!r} cannot name a run: use up to 64 letters, digits, '.', '_' or '-', "
+                            f"and none of {', '.join(sorted(RESERVED))} (TWEETOPS_RUN_ID sets it).")
+    return run_id
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ class Catalog:
         return self.root / "models"
 
     def bundle(self, run_id: str) -> Path:
-        return self.models / str(run_id)
+        return self.models / check_run_id(run_id)
 
     @property
     def champion(self) -> Path:
@@ -97,7 +110,7 @@ class Catalog:
         return self.root / "reports"
 
     def report_dir(self, run_id: str) -> Path:
-        return self.reports / str(run_id)
+        return self.reports / check_run_id(run_id)
 
     def verdict(self, run_id: str) -> Path:
         """The gate's verdict on the run (also in the bundle's manifest), for people and workflows."""

@@ -136,9 +136,11 @@ def cmd_serve(args) -> int:
 
 def cmd_model_path(args) -> int:
     from tweetops.catalog import Catalog
+    from tweetops.model.bundle import verify_bundle
     from tweetops.serving.inference import resolve_model
 
     choice = resolve_model(args.model, Catalog(project_root(args.params)))
+    verify_bundle(choice.path)  # what serve would refuse, this refuses too
     print(choice.path.resolve())
     print(f"{choice.note}", file=sys.stderr)
     return 0

@@ -32,7 +32,7 @@ PARAMS_FILE = "params.yaml"
 class Section(BaseModel):
     """A params.yaml section: known keys only, exact types (an int is a number, a bool is not)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class DataParams(Section):
@@ -155,6 +155,23 @@ class Params(Section):
             (0 < self.monitoring.length_ks < 1, "monitoring.length_ks must be between 0 and 1"),
             (self.gate.min_delta >= 0, "gate.min_delta must not be negative"),
             (self.gate.max_class_drop >= 0, "gate.max_class_drop must not be negative"),
+            (self.data.timeout_seconds > 0, "data.timeout_seconds must be positive"),
+            (self.preprocessing.max_char_repeat >= 0, "preprocessing.max_char_repeat must not be negative"),
+            (self.features.word_ngram_max >= 1, "features.word_ngram_max must be at least 1"),
+            (1 <= self.features.char_ngram_min <= self.features.char_ngram_max,
+             "features.char_ngram_min must be at least 1 and at most features.char_ngram_max"),
+            (self.features.char_min_df >= 1, "features.char_min_df must be at least 1"),
+            (self.features.max_features >= 1, "features.max_features must be at least 1"),
+            (self.features.fit_sample_rows >= 1, "features.fit_sample_rows must be at least 1"),
+            (self.clustering.svd_components >= 2, "clustering.svd_components must be at least 2"),
+            (self.clustering.fit_sample_rows >= self.clustering.n_clusters,
+             "clustering.fit_sample_rows must be at least clustering.n_clusters"),
+            (self.training.C > 0, "training.C must be positive"),
+            (self.training.max_iter >= 1, "training.max_iter must be at least 1"),
+            (self.monitoring.reference_rows >= self.monitoring.min_samples,
+             "monitoring.reference_rows must be at least monitoring.min_samples"),
+            (min(self.monitoring.psi, self.monitoring.confidence_drop, self.monitoring.oov_increase) >= 0,
+             "monitoring.psi, confidence_drop and oov_increase must not be negative"),
         ]
         for ok, message in rules:
             if not ok:
@@ -198,6 +215,8 @@ def _params_error(exc: ValidationError) -> TweetopsError:
         return TweetopsError(f"params: {key} must be one of {_choices(error)}, got {value!r}.")
     if kind == "value_error":
         return TweetopsError(f"params: {str(error['ctx']['error'])}.")
+    if kind == "finite_number":
+        return TweetopsError(f"params: {key} must be a finite number, got {value!r}.")
     expected = _KINDS.get(kind.split("_")[0])
     if expected:
         return TweetopsError(f"params: {key or 'the file'} must be {expected}, got {value!r}.")
@@ -219,7 +238,9 @@ def read_params_file(path: str | Path) -> dict:
     except FileNotFoundError:
         raise TweetopsError(f"params file {path} not found; run from the project root or pass --params.")
     except yaml.YAMLError as exc:
-        raise TweetopsError(f"params file {path} is not valid YAML: {exc}.")
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise TweetopsError(f"params file {path} is not valid YAML{where} ({getattr(exc, 'problem', None) or exc}).")
     except (UnicodeDecodeError, IsADirectoryError):
         raise TweetopsError(f"params file {path} is not a YAML text file.")
     return raw if raw is not None else {}
@@ -249,8 +270,8 @@ def load_params(path: str | Path = PARAMS_FILE, **overrides) -> Params:
 
 # -- the environment -----------------------------------------------------------------------------
 
-def _var(default=None, name: str = "", about: str = ""):
-    return Field(default, alias=name, description=about)
+def _var(default=None, name: str = "", about: str = "", **bounds):
+    return Field(default, alias=name, description=about, **bounds)
 
 
 class Environment(BaseModel):
@@ -265,8 +286,8 @@ class Environment(BaseModel):
     run_id: str | None = _var(None, "TWEETOPS_RUN_ID", "the run id a pipeline run takes")
     github_run_id: str | None = _var(None, "GITHUB_RUN_ID", "run id on GitHub Actions (after TWEETOPS_RUN_ID)")
     github_sha: str | None = _var(None, "GITHUB_SHA", "the commit recorded in manifests (else git rev-parse)")
-    threads: int = _var(1, "TWEETOPS_THREADS", "BLAS/OpenMP threads per process (default 1)")
-    jobs: int | None = _var(None, "TWEETOPS_JOBS", "processes for chunked feature transforms (default: CPUs)")
+    threads: int = _var(1, "TWEETOPS_THREADS", "BLAS/OpenMP threads per process (default 1)", ge=1)
+    jobs: int | None = _var(None, "TWEETOPS_JOBS", "processes for chunked feature transforms (default: CPUs)", ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _var("INFO", "LOG_LEVEL", "log level")
     notebook_run: Path | None = _var(None, "TWEETOPS_NOTEBOOK_RUN", "a trained project the notebooks read")
     # tracking, registry, bundles
@@ -283,25 +304,25 @@ class Environment(BaseModel):
     model_dir: Path | None = _var(None, "MODEL_DIR", "the bundle to serve (default: the champion)")
     model_uri: str | None = _var(None, "MODEL_URI", "models:/NAME@ALIAS or models:/NAME/VERSION to serve")
     host: str = _var("0.0.0.0", "HOST", "address `serve` listens on")
-    port: int = _var(8080, "PORT", "port `serve` listens on")
-    web_concurrency: int | None = _var(None, "WEB_CONCURRENCY", "worker processes of `serve` (default 2)")
-    workers: int | None = _var(None, "TWEETOPS_WORKERS", "worker processes when WEB_CONCURRENCY is unset")
+    port: int = _var(8080, "PORT", "port `serve` listens on", ge=0, le=65535)
+    web_concurrency: int | None = _var(None, "WEB_CONCURRENCY", "worker processes of `serve` (default 2)", ge=1)
+    workers: int | None = _var(None, "TWEETOPS_WORKERS", "worker processes when WEB_CONCURRENCY is unset", ge=1)
     pin_workers: bool = _var(True, "TWEETOPS_PIN_WORKERS", "pin each worker to its own CPU (0 to leave it)")
     tls_cert: Path | None = _var(None, "TWEETOPS_TLS_CERT", "TLS certificate for HTTPS")
     tls_key: Path | None = _var(None, "TWEETOPS_TLS_KEY", "TLS private key for HTTPS")
     api_keys: SecretStr | None = _var(None, "TWEETOPS_API_KEYS", "comma-separated API keys (turns auth on)")
-    max_chars: int = _var(1000, "TWEETOPS_MAX_CHARS", "characters per text at most")
+    max_chars: int = _var(1000, "TWEETOPS_MAX_CHARS", "characters per text at most", ge=1)
     database_url: str | None = _var(None, "DATABASE_URL", "prediction history database (default: SQLite)")
     history_db: Path | None = _var(None, "TWEETOPS_HISTORY_DB", "SQLite history file (default data/history.db)")
     spool_dir: Path | None = _var(None, "TWEETOPS_SPOOL_DIR", "history spool (default data/history-spool)")
-    history_flush_seconds: float = _var(0.5, "TWEETOPS_HISTORY_FLUSH_SECONDS", "history write interval")
+    history_flush_seconds: float = _var(0.5, "TWEETOPS_HISTORY_FLUSH_SECONDS", "history write interval", gt=0)
     prometheus_dir: Path | None = _var(None, "PROMETHEUS_MULTIPROC_DIR", "metrics shared by worker processes")
     # SageMaker and AWS Batch
     max_concurrent_transforms: int | None = _var(None, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
                                                  "batch transform concurrency (default: the workers)")
     batch_strategy: Literal["MULTI_RECORD", "SINGLE_RECORD"] = _var("MULTI_RECORD", "SAGEMAKER_BATCH_STRATEGY",
                                                                     "batch transform strategy")
-    max_payload_mb: int = _var(1, "SAGEMAKER_MAX_PAYLOAD_IN_MB", "request body limit in MB")
+    max_payload_mb: int = _var(1, "SAGEMAKER_MAX_PAYLOAD_IN_MB", "request body limit in MB", ge=1)
     ml_root: Path = _var(Path("/opt/ml"), "TWEETOPS_ML_ROOT", "SageMaker training root")
     sm_model_dir: Path | None = _var(None, "SM_MODEL_DIR", "SageMaker training: where the bundle goes")
     sm_output_data_dir: Path | None = _var(None, "SM_OUTPUT_DATA_DIR", "SageMaker training: reports")
@@ -376,6 +397,10 @@ def environment() -> Environment:
         kind = error["type"].split("_")[0]
         if kind == "literal":
             return _raise(f"{name} must be one of {_choices(error)}, got {value!r}.")
+        bound = {"greater_than_equal": "at least", "greater_than": "more than", "less_than_equal": "at most"}
+        if error["type"] in bound:
+            limit = next(iter(error["ctx"].values()))
+            return _raise(f"{name} must be {bound[error['type']]} {limit}, got {value!r}.")
         return _raise(f"{name} must be {_ENV_KINDS.get(kind, 'valid')}, got {value!r}.")
 
 

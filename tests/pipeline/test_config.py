@@ -1,7 +1,10 @@
+import re
+
 import pytest
 
-from tweetops.settings import load_config, load_params
+from tests.conftest import ROOT
 from tweetops.errors import TweetopsError
+from tweetops.settings import environment, load_config, load_params
 
 
 def write(tmp_path, text):
@@ -52,3 +55,38 @@ def test_overrides_and_environment(tmp_path, monkeypatch):
     assert config.root == tmp_path
     # An explicit --source beats the environment.
     assert load_params(path, **{"data.source": "b.csv"}).data.source == "b.csv"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("training.C", -1.0, "training.C must be positive"),
+    ("training.C", float("nan"), "training.C must be a finite number, got nan"),
+    ("training.max_iter", 0, "training.max_iter must be at least 1"),
+    ("features.char_ngram_min", 9, "features.char_ngram_min must be at least 1 and at most features.char_ngram_max"),
+    ("features.max_features", 0, "features.max_features must be at least 1"),
+    ("data.timeout_seconds", -5.0, "data.timeout_seconds must be positive"),
+    ("clustering.fit_sample_rows", 3, "clustering.fit_sample_rows must be at least clustering.n_clusters"),
+])
+def test_impossible_values_are_refused_before_any_stage_runs(key, value, message):
+    with pytest.raises(TweetopsError, match=re.escape(f"params: {message}")):
+        load_params(ROOT / "params.yaml", **{key: value})
+
+
+def test_a_yaml_syntax_error_is_one_line_with_its_place(tmp_path):
+    with pytest.raises(TweetopsError) as refused:
+        load_params(write(tmp_path, "data:\n  source: [1\n"))
+    assert "\n" not in str(refused.value) and "is not valid YAML at line 3, column 1" in str(refused.value)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("PORT", "70000", "PORT must be at most 65535, got '70000'."),
+    ("PORT", "http", "PORT must be a whole number, got 'http'."),
+    ("TWEETOPS_MAX_CHARS", "0", "TWEETOPS_MAX_CHARS must be at least 1, got '0'."),
+    ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be at least 1, got '0'."),
+    ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'."),
+    ("TWEETOPS_PIN_WORKERS", "sometimes", "TWEETOPS_PIN_WORKERS must be on or off, got 'sometimes'."),
+])
+def test_a_bad_environment_variable_is_one_sentence_naming_it(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(TweetopsError) as refused:
+        environment()
+    assert str(refused.value) == message

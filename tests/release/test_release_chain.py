@@ -114,7 +114,7 @@ def test_training_alone_publishes_nothing_and_serving_says_what_it_falls_back_to
                   "model_training"):
         assert cli(root, "stage", stage, capsys=capsys)[0] == 0
     assert read_json(root / "models" / "debug" / "manifest.json")["gate"]["promote"] is True
-    assert sorted(p.name for p in (root / "models").iterdir()) == ["debug"]  # no champion, no history
+    assert sorted(p.name for p in (root / "models").glob("[!.]*")) == ["debug"]  # no champion, no history
     health, _ = served(root, tmp_path)
     assert health["champion"] is False and health["model_source"].startswith("the newest bundle that passed its gate")
     code, out, _ = cli(root, "publish", "debug", capsys=capsys)
@@ -188,3 +188,102 @@ def test_a_stage_refuses_outputs_of_another_run(project, monkeypatch):
     assert "the preprocessing stage has not finished for run partial" in done.stderr
     stamp = json.loads((project / "data" / "stages" / "data_ingestion.json").read_text())
     assert stamp["run_id"] == "partial" and stamp["result"]["rows"] == 4200
+
+
+@pytest.mark.parametrize("run_id", ["../outside", "champion", "a b", "monitoring", "x/y"])
+def test_a_run_id_that_is_not_a_plain_name_is_refused_before_anything_is_written(project, monkeypatch, run_id):
+    monkeypatch.setenv("TWEETOPS_RUN_ID", run_id)
+    before = sorted(str(p.relative_to(project)) for p in project.rglob("*"))
+    done = subprocess.run([sys.executable, "-m", "tweetops.pipeline.data_ingestion"], cwd=project,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (f"error: run id {run_id!r} cannot name a run: use up to 64 letters, "
+                                            "digits, '.', '_' or '-', and none of champion, champions.json, "
+                                            "monitoring (TWEETOPS_RUN_ID sets it).")
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == before
+
+
+def test_restarting_a_run_id_invalidates_the_stages_it_had_finished(project, monkeypatch):
+    """GitHub keeps the run id when a workflow is re-run: the later stages of the first attempt must not be
+    taken for the second attempt's, or the manifest would describe data the model never saw."""
+    monkeypatch.setenv("TWEETOPS_RUN_ID", "rerun")
+    params = ["--params", str(project / "params.yaml")]
+    for stage in ("data_ingestion", "data_preparation", "preprocessing", "feature_engineering", "clustering"):
+        assert main(["stage", stage, *params]) == 0
+    assert main(["stage", "data_ingestion", "--labeled-fraction", "0.5", *params]) == 0
+    done = subprocess.run([sys.executable, "-m", "tweetops.pipeline.model_training"], cwd=project,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "the clustering stage has not finished for run rerun started at" in done.stderr
+    assert not (project / "models" / "rerun").exists()
+
+
+def test_two_publications_at_once_cannot_both_win(project):
+    """Two runs judged when there was no champion: whichever publishes first wins, the other is stale."""
+    root = project.parent / "fresh"
+    shutil.copytree(project, root, symlinks=True)
+    first = champion(root)
+    (root / "models" / "champion").unlink()
+    (root / "models" / "champions.json").unlink()
+    for name in ("one", "two"):
+        shutil.copytree(root / "models" / first, root / "models" / name)
+        manifest = read_json(root / "models" / name / "manifest.json")
+        verdict = {**manifest["gate"], "challenger": name, "champion_id": None}
+        reseal(root / "models" / name, {**manifest, "run_id": name, "gate": verdict})
+    env = {**os.environ, "TWEETOPS_TRACKING": "off"}
+    processes = [subprocess.Popen([TWEETOPS, "publish", name], cwd=root, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for name in ("one", "two")]
+    outcomes = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in processes]
+    assert sorted(code for code, _, _ in outcomes) == [0, 2], outcomes
+    winner = "one" if outcomes[0][0] == 0 else "two"
+    loser = next(err for code, _, err in outcomes if code == 2)
+    assert f"the champion changed since run {'two' if winner == 'one' else 'one'} was judged" in loser
+    assert champion(root) == winner and [e["version"] for e in read_json(root / "models" / "champions.json")] == [
+        winner]
+
+
+def test_a_champion_that_does_not_verify_stops_training_and_an_older_one_lets_the_baselines_decide(
+        project, capsys, monkeypatch):
+    first = champion(project)
+    (project / "models" / first / ".DS_Store").write_bytes(b"stray")
+    monkeypatch.setenv("TWEETOPS_RUN_ID", "judged")
+    code, _, err = cli(project, "run", capsys=capsys)
+    assert code == 2 and not (project / "models" / "judged").exists() and champion(project) == first
+    assert err.splitlines()[-1].startswith(f"error: the champion {first} does not verify, so this run cannot be "
+                                           f"judged against it ({project}/models/{first}/.DS_Store is not listed")
+    (project / "models" / first / ".DS_Store").unlink()
+    manifest = read_json(project / "models" / first / "manifest.json")
+    del manifest["bundle_format"]  # a champion made by the tweetops before this layout
+    reseal(project / "models" / first, manifest)
+    code, out, _ = cli(project, "stage", "model_training", capsys=capsys)
+    verdict = read_json(project / "models" / "judged" / "manifest.json")["gate"]
+    assert code == 0 and verdict["promote"] and verdict["against"] == "baselines" and verdict["champion"] == first
+    assert verdict["reasons"][0].startswith(f"the champion {first} could not be scored (the model at ")
+    assert verdict["sentence"].startswith(f"promoted: the champion {first} could not be scored")
+
+
+def test_a_broken_or_hand_made_champion_link_is_an_error_not_a_fallback(project, capsys):
+    first = champion(project)
+    shutil.copytree(project / "models" / first, project / "models" / "refused")
+    manifest = read_json(project / "models" / "refused" / "manifest.json")
+    reseal(project / "models" / "refused", {**manifest, "run_id": "refused",
+                                            "gate": {**manifest["gate"], "promote": False}})
+    shutil.move(project / "models" / first, project / "elsewhere")
+    code, _, err = cli(project, "model-path", capsys=capsys)
+    assert code == 2 and err.splitlines()[-1].startswith(f"error: the champion {project}/models/champion is missing "
+                                                         "or not a model bundle; restore it")
+    (project / "models" / "champion").unlink()
+    (project / "models" / "champion").symlink_to("refused")
+    code, _, err = cli(project, "model-path", capsys=capsys)
+    assert code == 2 and "names refused, a run its gate did not promote, so tweetops never published it" in err
+
+
+@pytest.mark.parametrize("record, content", [
+    ("models/champions.json", "{oops"), ("models/champions.json", '{"a": 1}'), ("data/interim/run.json", "x"),
+    ("data/interim/run.json", "{}"), ("data/stages/clustering.json", "[]")])
+def test_a_damaged_record_is_one_sentence(project, capsys, record, content):
+    (project / record).write_text(content)
+    args = ("registry", "status") if record.startswith("models") else ("stage", "model_training")
+    code, _, err = cli(project, *args, capsys=capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (f"error: {project / record} is damaged (not the JSON tweetops writes there); "
+                                    "restore it, or delete it and run again what writes it.")

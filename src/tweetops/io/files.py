@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tweetops.errors import TweetopsError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
@@ -38,6 +40,18 @@ def write_json(path: str | Path, data) -> Path:
 
 def read_json(path: str | Path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_record(path: str | Path, shape: type = dict, keys: tuple[str, ...] = ()):
+    """A JSON record tweetops wrote (an object with `keys`, or a list), or one sentence saying it is damaged."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        value = None
+    if not isinstance(value, shape) or (isinstance(value, dict) and any(key not in value for key in keys)):
+        raise TweetopsError(f"{path} is damaged (not the JSON tweetops writes there); restore it, or delete it and "
+                            "run again what writes it.")
+    return value
 
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:

@@ -41,6 +41,11 @@ LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "vaderSentime
 RETRAIN = "retrain it with `tweetops run` (or `make run`)"
 
 
+class OlderBundle(TweetopsError):
+    """A bundle made before a check existed (an older format, or unsigned before a key was set): not
+    tampered with, but not loadable here."""
+
+
 @dataclass(frozen=True)
 class Bundle:
     model: object  # a fitted sklearn Pipeline: raw text -> class probabilities
@@ -126,8 +131,8 @@ def _read_manifest(folder: Path) -> tuple[dict, bytes]:
     if not isinstance(manifest, dict):
         raise TweetopsError(f"{folder / MANIFEST_FILE} is not a JSON object; the bundle is damaged.")
     if manifest.get("bundle_format") != FORMAT:
-        raise TweetopsError(f"the model at {folder} was made by an older tweetops (bundle format "
-                            f"{manifest.get('bundle_format', 1)}, this one reads {FORMAT}); {RETRAIN}.")
+        raise OlderBundle(f"the model at {folder} was made by an older tweetops (bundle format "
+                          f"{manifest.get('bundle_format', 1)}, this one reads {FORMAT}); {RETRAIN}.")
     return manifest, data
 
 
@@ -171,8 +176,8 @@ def verify_bundle(folder: Path) -> dict:
         try:
             signature = (folder / SIGNATURE_FILE).read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
-            raise TweetopsError(f"{folder} is not signed and TWEETOPS_BUNDLE_KEY asks for signed bundles; "
-                                "retrain it with the key set.")
+            raise OlderBundle(f"{folder} is not signed and TWEETOPS_BUNDLE_KEY asks for signed bundles; "
+                              "retrain it with the key set.")
         if not hmac.compare_digest(signature, _signature(data, key)):
             raise TweetopsError(f"{folder / SIGNATURE_FILE} does not match TWEETOPS_BUNDLE_KEY; refusing a bundle "
                                 "this key did not sign.")

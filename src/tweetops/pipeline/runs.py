@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tweetops.catalog import Catalog
+from tweetops.catalog import Catalog, check_run_id
 from tweetops.errors import TweetopsError
-from tweetops.io.files import read_json, write_json
+from tweetops.io.files import read_record, write_json
 from tweetops.settings import (Params, build_params, environment_overrides, new_run_id, params_path, project_root,
                                read_params_file)
 
@@ -59,6 +59,7 @@ class Run:
     params_sha256: str
     params_file: str  # where the params were read, and the overrides applied on top
     overrides: dict
+    started_at: str  # when stage 1 started it: tells this run from an earlier one with the same id
 
 
 def params_hash(params: Params) -> str:
@@ -69,16 +70,16 @@ def start(request: Request) -> Run:
     """A new run (stage 1): params resolved now, a new run id. The record is written by `record`."""
     path, asked = params_path(request.params_file), request.asked()
     params = build_params(read_params_file(path), asked)
-    return Run(request.run_id or new_run_id(), params, request.catalog(), params_hash(params), str(path.resolve()),
-               asked)
+    run_id = check_run_id(request.run_id or new_run_id())
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat()  # to the microsecond: one attempt
+    return Run(run_id, params, request.catalog(), params_hash(params), str(path.resolve()), asked, started)
 
 
 def record(run: Run) -> Path:
     """Write data/interim/run.json: the run id, the resolved params and how they were arrived at."""
     return write_json(run.catalog.run_record, {
         "run_id": run.run_id, "params": run.params.to_dict(), "params_sha256": run.params_sha256,
-        "params_file": run.params_file, "overrides": run.overrides,
-        "started_at": _now()})
+        "params_file": run.params_file, "overrides": run.overrides, "started_at": run.started_at})
 
 
 def _now() -> str:
@@ -103,13 +104,14 @@ def resume(request: Request, stage: str) -> Run:
     if not path.is_file():
         raise TweetopsError(f"{path} not found: no run has been started here; run the {FIRST_STAGE} stage first "
                             "(or `tweetops run`).")
-    saved = read_json(path)
+    saved = read_record(path, dict, ("run_id", "params", "params_sha256", "params_file", "overrides", "started_at"))
     before = ORDER[ORDER.index(stage) - 1]
-    stamp = read_json(catalog.stamp(before)) if catalog.stamp(before).is_file() else {}
-    if stamp.get("run_id") != saved["run_id"]:
-        raise TweetopsError(f"the {before} stage has not finished for run {saved['run_id']} (its last stamp "
-                            f"is for run {stamp.get('run_id', 'none')}); run the stages in order from {before}, "
-                            "or all of them with `tweetops run`.")
+    stamp = read_record(catalog.stamp(before), dict, ("run_id",)) if catalog.stamp(before).is_file() else {}
+    if (stamp.get("run_id"), stamp.get("run_started")) != (saved["run_id"], saved["started_at"]):
+        raise TweetopsError(f"the {before} stage has not finished for run {saved['run_id']} started at "
+                            f"{saved['started_at']} (its last stamp is for run {stamp.get('run_id', 'none')} started "
+                            f"at {stamp.get('run_started', 'an unknown time')}); run the stages in order from "
+                            f"{before}, or all of them with `tweetops run`.")
     params = build_params(saved["params"])
     asked = request.asked()
     now = build_params(read_params_file(params_path(request.params_file)), {**saved["overrides"], **asked})
@@ -119,7 +121,8 @@ def resume(request: Request, stage: str) -> Run:
         raise TweetopsError(f"{how} contradicts run {saved['run_id']}, which {FIRST_STAGE} started with {key} "
                             f"{was!r}; the {stage} stage keeps the run's params, so re-run from {FIRST_STAGE} "
                             "(`tweetops run`) to change them.")
-    return Run(saved["run_id"], params, catalog, saved["params_sha256"], saved["params_file"], saved["overrides"])
+    return Run(saved["run_id"], params, catalog, saved["params_sha256"], saved["params_file"], saved["overrides"],
+               saved["started_at"])
 
 
 def execute(name: str, stage, request: Request) -> dict:
@@ -127,7 +130,7 @@ def execute(name: str, stage, request: Request) -> dict:
     started = time.perf_counter()
     run = start(request) if name == FIRST_STAGE else resume(request, name)
     result = stage(run)
-    write_json(run.catalog.stamp(name), {"run_id": run.run_id, "stage": name, "result": result,
-                                         "finished_at": _now()})
+    write_json(run.catalog.stamp(name), {"run_id": run.run_id, "run_started": run.started_at, "stage": name,
+                                         "result": result, "finished_at": _now()})
     log.info("stage %s done in %.2fs", name, time.perf_counter() - started)
     return result

@@ -22,7 +22,7 @@ from tweetops.errors import TweetopsError
 from tweetops.io.files import write_json
 from tweetops.logs import timed
 from tweetops.model import LABELS
-from tweetops.model.bundle import load_bundle, verify_bundle
+from tweetops.model.bundle import OlderBundle, load_bundle, verify_bundle
 from tweetops.model.fast_path import fast_predict_proba
 from tweetops.release import render
 from tweetops.release.evaluation import evaluate
@@ -76,21 +76,23 @@ def against_champion(metrics: dict, champion_metrics: dict, params: GateParams) 
             "class_f1_drop": drops, "reasons": reasons}
 
 
-def verdict(manifest: dict, params: GateParams, champion: dict | None = None,
-            champion_metrics: dict | None = None) -> dict:
+def verdict(manifest: dict, params: GateParams, champion: dict | None = None, champion_metrics: dict | None = None,
+            unscored: str | None = None) -> dict:
     """Publish or not, with every reason. `champion` identifies the champion the model was compared with
-    ({registry, version, run_id, digest, name}); None when there is none (or it could not be scored)."""
+    ({registry, version, run_id, digest, name}); None when there is none. `unscored` says why the champion
+    could not be scored when there is one: then the baselines alone decide, and the verdict says why."""
     first = against_baselines(manifest)
     rule = {"min_delta": params.min_delta, "max_class_drop": params.max_class_drop}
     out = {"challenger": manifest.get("run_id"), "challenger_macro_f1": first["model"], "baselines": first,
-           "champion": None, "champion_id": champion, "champion_macro_f1": None, "delta": None,
-           "class_f1_drop": {}, **rule}
+           "champion": champion["name"] if champion else None, "champion_id": champion, "champion_macro_f1": None,
+           "delta": None, "class_f1_drop": {}, **rule}
     if champion_metrics is None:
-        out.update(promote=first["passed"], against="baselines", reasons=[first["sentence"]])
+        reasons = [f"the champion {champion['name']} could not be scored ({unscored}), so the baselines alone "
+                   "decided"] if champion else []
+        out.update(promote=first["passed"], against="baselines", reasons=[*reasons, first["sentence"]])
     else:
         duel = against_champion(manifest["metrics"], champion_metrics, params)
         out.update(duel, promote=first["passed"] and duel.pop("passed"), against="champion",
-                   champion=champion["name"],
                    reasons=([] if first["passed"] else [first["sentence"]]) + duel["reasons"])
     out["sentence"] = render.verdict_sentence(out)
     return out
@@ -112,18 +114,20 @@ def judge(params: Params, catalog: Catalog, manifest: dict, test: pd.DataFrame) 
     with store.guard():
         current = store.champion()
         bundle = store.fetch(current) if current else None
-    champion = scores = None
+    champion = scores = unscored = None
     if current is not None:
         champion = {**current.identity(), "name": current.label}
         try:
             with timed(log, f"scored the champion (version {current.label}) on this run's test split"):
                 scores = score_champion(bundle, test)
-        except TweetopsError as exc:  # e.g. a bundle of an older format: the baselines alone decide
+        except OlderBundle as exc:  # made before this format or before signing: the baselines decide, said so
+            unscored = str(exc)
             log.warning("the champion cannot be scored (%s); judging against the baselines alone", exc)
-    decision = verdict(manifest, params.gate, champion, scores)
-    if current is not None and scores is None:
-        decision["reasons"].append(f"the champion {current.label} could not be loaded to compare with, so the "
-                                   "baselines alone decided; publishing replaces it")
+        except TweetopsError as exc:  # tampered with or missing: no verdict is made without the champion
+            raise TweetopsError(f"the champion {current.label} does not verify, so this run cannot be judged "
+                                f"against it ({str(exc).rstrip('.')}); restore it or roll it back (`tweetops registry "
+                                "rollback`), then run model_training again.") from None
+    decision = verdict(manifest, params.gate, champion, scores, unscored)
     decision["registry"] = store.where
     log.info("gate: %s", decision["sentence"])
     return decision

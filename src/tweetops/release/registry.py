@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import json
 import logging
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from tweetops.catalog import CHAMPION, Catalog
 from tweetops.errors import TweetopsError
-from tweetops.io.files import atomic_path, read_json, write_json
+from tweetops.io.files import atomic_path, read_record, write_json
 from tweetops.model.bundle import MANIFEST_FILE, digest, is_bundle, verify_bundle
 from tweetops.release import render
 from tweetops.release.tracking import Tracking, log_run, mlflow_installed, speaking_to, store_uri, tracking_for
@@ -52,6 +53,16 @@ class Version:
         return {"version": self.version, "run_id": self.run_id, "digest": self.digest}
 
 
+@contextlib.contextmanager
+def locked(catalog: Catalog):
+    """One registry change at a time on this machine: a publication checks the champion and moves it
+    under this lock, so two at once cannot both win (MLflow has no compare-and-set for an alias)."""
+    catalog.models.mkdir(parents=True, exist_ok=True)
+    with open(catalog.models / ".registry.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def point_champion(catalog: Catalog, run_id: str) -> Path:
     """Atomically make models/champion name the run's bundle folder (a relative symlink)."""
     link = catalog.champion
@@ -79,11 +90,15 @@ class LocalRegistry:
         self.catalog = catalog
 
     def guard(self):
-        return contextlib.nullcontext()
+        return locked(self.catalog)
 
     def history(self) -> list[dict]:
         path = self.catalog.champion_history
-        return read_json(path) if path.is_file() else []
+        entries = read_record(path, list) if path.is_file() else []
+        if not all(isinstance(e, dict) and isinstance(e.get("version"), str) for e in entries):
+            raise TweetopsError(f"{path} is damaged (not the JSON tweetops writes there); restore it, or delete it "
+                                "and run again what writes it.")
+        return entries
 
     def _published(self) -> dict[str, dict]:
         return {entry["version"]: entry for entry in self.history()}
@@ -148,9 +163,11 @@ class MlflowRegistry:
         self.catalog = catalog
         self.client = tracking.client()
 
+    @contextlib.contextmanager
     def guard(self):
-        """MLflow client errors inside become one sentence naming the server."""
-        return speaking_to(self.tracking.uri)
+        """MLflow client errors inside become one sentence naming the server; changes take the local lock."""
+        with locked(self.catalog), speaking_to(self.tracking.uri):
+            yield
 
     def _by_alias(self, alias: str):
         from mlflow.exceptions import MlflowException
@@ -204,7 +221,7 @@ class MlflowRegistry:
         import mlflow
 
         record = self.catalog.tracking_record(manifest["run_id"])
-        logged = read_json(record) if record.is_file() else {}
+        logged = read_record(record, dict) if record.is_file() else {}
         if logged.get("tracking_uri") != self.tracking.uri:
             logged = log_run(self.tracking, manifest, bundle, self.catalog.report_dir(manifest["run_id"]))
         mlflow.set_tracking_uri(self.tracking.uri)  # the logged model is looked up in the tracking store

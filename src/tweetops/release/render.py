@@ -71,7 +71,7 @@ def baselines_sentence(decision: dict) -> str:
 
 def verdict_sentence(verdict: dict) -> str:
     word = "promoted" if verdict["promote"] else "not promoted"
-    if verdict["against"] == "baselines":
+    if verdict["against"] == "baselines" and not verdict["champion"]:
         beats = "beats every baseline" if verdict["baselines"]["passed"] else "does not beat every baseline"
         return f"{word}: no champion to compare with and the model {beats}"
     return f"{word}: " + "; ".join(verdict["reasons"])
@@ -81,7 +81,8 @@ def verdict_section(verdict: dict | None, heading: str = "## Promotion gate") ->
     """The gate's decision and its reasons, for summary.md, the model card and the job summary."""
     if not verdict:
         return []
-    against = f"champion {verdict['champion']}" if verdict["champion"] else "the baselines (no champion yet)"
+    against = ("the baselines (no champion yet)" if not verdict["champion"] else f"champion {verdict['champion']}"
+               if verdict["against"] == "champion" else f"the baselines (champion {verdict['champion']} not scored)")
     return [heading, "", f"Decision: **{'promoted' if verdict['promote'] else 'not promoted'}** (challenger "
             f"{verdict['challenger']} against {against}; min_delta {verdict['min_delta']}, max_class_drop "
             f"{verdict['max_class_drop']}).", "", *[f"- {reason}" for reason in verdict["reasons"]], ""]

@@ -42,9 +42,7 @@ class Limits:
 
     @classmethod
     def from_environment(cls) -> "Limits":
-        env = environment()
-        if env.max_chars < 1 or env.max_payload_mb < 1:
-            raise TweetopsError("TWEETOPS_MAX_CHARS and SAGEMAKER_MAX_PAYLOAD_IN_MB must be at least 1.")
+        env = environment()  # checks both are at least 1
         return cls(max_chars=env.max_chars, max_body_bytes=env.max_payload_mb * 1024 * 1024)
 
 
@@ -114,6 +112,19 @@ def _is_champion(path: Path, catalog: Catalog) -> bool:
     return False
 
 
+def _published_champion(catalog: Catalog) -> Path:
+    """models/champion, once it is a bundle whose gate promoted it; a champion was published here, so a
+    broken one is an error to fix, never a reason to fall back to another bundle."""
+    link = catalog.champion
+    if not is_bundle(link):
+        raise TweetopsError(f"the champion {link} is missing or not a model bundle; restore it, or point it at a "
+                            "published version with `tweetops registry promote VERSION` or `rollback`.")
+    if not (load_manifest(link).get("gate") or {}).get("promote"):
+        raise TweetopsError(f"{link} names {link.resolve().name}, a run its gate did not promote, so tweetops never "
+                            "published it; point it at a published version with `tweetops registry promote VERSION`.")
+    return link
+
+
 def resolve_model(explicit: str | Path | None = None, catalog: Catalog | None = None) -> ModelChoice:
     env = environment()
     catalog = catalog or Catalog(project_root())
@@ -129,8 +140,8 @@ def resolve_model(explicit: str | Path | None = None, catalog: Catalog | None = 
         return ModelChoice(SAGEMAKER_MODEL_DIR, "SageMaker's /opt/ml/model", None)
     if is_bundle(BAKED_MODEL_DIR):
         return ModelChoice(BAKED_MODEL_DIR, "the bundle baked into the image", None)
-    if is_bundle(catalog.champion):
-        return ModelChoice(catalog.champion, f"the published champion, {catalog.champion}", True)
+    if catalog.champion.is_symlink() or catalog.champion.exists() or catalog.champion_history.exists():
+        return ModelChoice(_published_champion(catalog), f"the published champion, {catalog.champion}", True)
     newest = _newest_promoted(catalog)
     if newest is None:
         raise TweetopsError(f"no champion at {catalog.champion} and no bundle under {catalog.models} that passed "

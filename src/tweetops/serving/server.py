@@ -64,6 +64,8 @@ class ServeSettings:
         return settings
 
     def check(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise TweetopsError(f"the port must be between 0 and 65535, got {self.port}; set --port or PORT.")
         if self.workers < 1:
             raise TweetopsError(f"workers must be at least 1, got {self.workers}; set WEB_CONCURRENCY.")
         if bool(self.tls_cert) != bool(self.tls_key):
