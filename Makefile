@@ -47,10 +47,12 @@ image: install
 	@$(BIN)/tweetops model-path >/dev/null 2>&1 || $(BIN)/tweetops run
 	scripts/build_image.sh --bundle "$$($(BIN)/tweetops model-path)"
 
-# The second run executes every notebook with its defaults (nbval; notebooks/conftest.py trains one shared
-# run); tests/notebooks in the first runs them again with papermill into reports/notebooks/.
+# Two workers (pytest-xdist), each taking whole test files, so a file's fixtures are built once and every
+# Docker test (all in tests/e2e/test_image.py) shares one daemon. The second run executes every notebook
+# with its defaults (nbval; notebooks/conftest.py trains one shared run); tests/notebooks in the first runs
+# them again with papermill into reports/notebooks/.
 pytest: install-dev
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 ## ui: the API (serving the champion) and the web UI on 127.0.0.1 (trains one first if none); Ctrl-C stops both

@@ -2,7 +2,9 @@
 
 A real daemon (tests/servers/docker.py: the host's, or a private one with a stand-in base image when
 no registry is reachable). The image is built by scripts/build_image.sh and smoke-tested by
-scripts/smoke_test_image.py, the same commands the workflows run.
+scripts/smoke_test_image.py, the same commands the workflows run; the last test runs the retrain
+workflow itself with an image that fails its smoke test. Every test that drives Docker lives in this
+file, so under pytest-xdist (`--dist loadfile`) one worker owns the one private daemon.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.ci.test_workflows import BUILD, GATE, PUBLISH, RETRAIN, SMOKE, TAG, registry_state, scratch_clone
+from tests.ci.workflow_runner import WorkflowRun
 from tests.monitoring.conftest import read_texts
 from tests.repo_copy import ROOT, copy_repo, head_sha
 from tests.servers.ports import free_port, wait_until
@@ -281,3 +285,37 @@ def test_monitor_flags_real_drift_inside_the_image(docker_daemon, image, tmp_pat
     report = json.loads((data / "report" / "drift.json").read_text())
     assert report["verdict"] == "drift" and report["current_rows"] == 400
     assert (data / "report" / "drift.html").stat().st_size > 0
+
+
+def test_a_failing_smoke_test_publishes_nothing(docker_daemon, tmp_path):
+    """A broken image (its entry point no longer exists) built and run on a real Docker daemon: the smoke
+    test fails, so the registry's versions and aliases, models/champion and its history stay as they were,
+    although the gate promoted the model."""
+    root = scratch_clone(tmp_path / "clone")
+    params = root / "params.yaml"
+    original = params.read_text()
+    env = docker_daemon.env(TWEETOPS_TRACKING="on", TWEETOPS_RUN_ID="earlier", MLFLOW_TRACKING_URI="")
+    params.write_text(original.replace("C: 2.0", "C: 0.02"))  # an earlier, weaker champion to defend
+    done = subprocess.run([sys.executable, "-m", "tweetops", "run"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and "publish: published: run earlier" in done.stdout, done.stderr[-3000:]
+    params.write_text(original)
+    before = registry_state(root)
+    assert before["aliases"] == {"champion": "1"} and before["champion"] == "earlier"
+    dockerfile = root / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace('"tweetops.entrypoint"', '"tweetops.no_such_entrypoint"'))
+
+    run = WorkflowRun(RETRAIN, root, run_id="808", sha=head_sha(), env=docker_daemon.env(TWEETOPS_TRACKING="on"))
+    run.run()
+    by_name = {r.name: r for r in run.results}
+    assert by_name[GATE].outputs == {"promoted": "true"}  # the model beat the champion...
+    assert by_name[BUILD].status == "success"
+    assert by_name[SMOKE].status == "failure" and "the container exited before answering /ping" in by_name[SMOKE].detail
+    assert [r.name for r in run.failed()] == [SMOKE]
+    assert by_name[PUBLISH].status == "skipped" and by_name[TAG].status == "skipped"  # ...and was not published
+    assert registry_state(root) == before
+    assert by_name["Upload the run's artefacts"].status == "success"  # the evidence is kept
+    assert "**Published: no: a step before publishing failed**" in run.summary
+    tags = docker_daemon("images", "--format", "{{.Repository}}:{{.Tag}}", "tweetops").stdout.split()
+    assert "tweetops:808" in tags and "tweetops:champion" not in tags
+    docker_daemon("rmi", "-f", "tweetops:808", f"tweetops:{head_sha()}", check=False)
