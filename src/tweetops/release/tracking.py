@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from tweetops.model.bundle import load_bundle, load_manifest
 from tweetops.settings import Params, TrackingParams, environment
 
 log = logging.getLogger("tweetops.tracking")
+# MLflow draws a progress bar with carriage returns for each artifact it moves: noise in a log file.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 MODEL_ARTIFACT = "model"
 # The pyfunc wrapper needs only what loads the bundle; listing them skips MLflow's slow inference.
 PIP_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "vaderSentiment")
