@@ -6,12 +6,15 @@ import ipaddress
 import shutil
 import ssl
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.api.conftest import TWEETOPS, serve_env
+from tests.conftest import ROOT
+from tests.servers.ports import wait_until
 from tweetops.serving.history import History
 
 
@@ -104,3 +107,21 @@ def test_load_then_sigterm_every_answered_prediction_is_recorded(trained_bundle,
     history = History(url=f"sqlite:///{tmp_path / 'history.db'}", spool=tmp_path / "spool")
     assert history.count() == 2000
     assert history.pending() == 0
+
+
+def test_any_asgi_server_runs_the_seed_designs_api_main(trained_bundle, tmp_path):
+    """`uvicorn api.main:app`, as the seed design runs it: api/main.py only builds the app from the package."""
+    env = serve_env(trained_bundle, tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--port", env["PORT"]], cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_until(lambda: process.poll() is not None or httpx.get(url + "/ping").status_code == 200, timeout=60,
+                   what="uvicorn api.main:app")
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        health = httpx.get(url + "/health").json()
+        assert health["model_version"] == trained_bundle.name and health["champion"] is True
+        assert httpx.post(url + "/predict", json={"text": "I love it"}).json()["label"] == "positive"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
