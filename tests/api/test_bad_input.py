@@ -15,6 +15,9 @@ EMPTY = "text is empty; send the tweet's words."
     ({"text": None}, "text must be a string, got NoneType."),
     ({"text": ["a"]}, "text must be a string, got list."),
     ({"text": "x" * 1001}, "text has 1,001 characters; the limit is 1,000."),
+    ({"text": "a\u0000b"}, "text has a NUL character (U+0000) at character 1; remove it."),
+    ({"text": "a\ud800b"}, "text has a lone surrogate (U+D800) at character 1, which is not a character; "
+                            "send valid Unicode."),
     ({}, "text is required."),
     ({"txt": "hello"}, "text is required."),
     (["hello"], "the body must be a JSON object"),

@@ -74,6 +74,8 @@ def test_other_content_types_are_415(client):
     ("application/json", b'{"instances": []}', "texts is empty; send at least one text."),
     ("application/json", b'{"instances": [{"body": "x"}]}', 'instances[0]: an object instance needs a "text" field.'),
     ("application/json", b'{"instances": ["ok", 7]}', "texts[1]: text must be a string, got int."),
+    ("application/json", b'{"instances": ["a\\u0000"]}',
+     "texts[0]: text has a NUL character (U+0000) at character 1; remove it."),
     ("application/jsonlines", b'"ok"\nnot json\n',
      'line 2 is not valid JSON; send one string or {"text": ...} a line.'),
     ("application/jsonlines", b'{"id": 1}\n', 'line 1: an object instance needs a "text" field.'),

@@ -54,6 +54,14 @@ def validate_text(text, limit: int) -> str:
         raise InputError("text is empty; send the tweet's words.")
     if len(text) > limit:
         raise InputError(f"text has {len(text):,} characters; the limit is {limit:,}.")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. JSON's "\ud800": no database can store it
+            raise InputError(f"text has a lone surrogate (U+{ord(text[exc.start]):04X}) at character {exc.start}, "
+                             "which is not a character; send valid Unicode.") from None
+    if "\x00" in text:  # PostgreSQL's text type cannot hold it
+        raise InputError(f"text has a NUL character (U+0000) at character {text.index(chr(0))}; remove it.")
     return text
 
 
