@@ -16,8 +16,6 @@ EMPTY = "text is empty; send the tweet's words."
     ({"text": ["a"]}, "text must be a string, got list."),
     ({"text": "x" * 1001}, "text has 1,001 characters; the limit is 1,000."),
     ({"text": "a\u0000b"}, "text has a NUL character (U+0000) at character 1; remove it."),
-    ({"text": "a\ud800b"}, "text has a lone surrogate (U+D800) at character 1, which is not a character; "
-                            "send valid Unicode."),
     ({}, "text is required."),
     ({"txt": "hello"}, "text is required."),
     (["hello"], "the body must be a JSON object"),
@@ -26,6 +24,13 @@ def test_predict_rejects_bad_text_with_422_and_a_clear_message(client, payload, 
     response = client.post("/predict", json=payload)
     assert response.status_code == 422
     assert response.json()["detail"] == message
+
+
+def test_a_lone_surrogate_escaped_in_json_is_422_saying_so(client):
+    response = client.post("/predict", content=b'{"text": "a\\ud800b"}', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == ("text has a lone surrogate (U+D800) at character 1, which is not a character; "
+                                         "send valid Unicode.")
 
 
 def test_text_limit_follows_tweetops_max_chars_and_the_schema_says_so(service, make_client, monkeypatch):
