@@ -1,6 +1,9 @@
 """The prediction history in SQLite and in a real PostgreSQL, including a database outage mid-load."""
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from tests.servers.ports import wait_until
@@ -24,8 +27,13 @@ def history_client(make_client, service, tmp_path):
         own.stop()
 
 
-def _spooled(history: History) -> int:
-    return sum(1 for _ in history.spool.glob("*.jsonl*"))
+def _journals(history: History) -> list[str]:
+    return sorted(p.name for p in history.spool.glob("journal-*.jsonl"))
+
+
+def _quarantined(history: History) -> list[dict]:
+    path = history.spool / "quarantine.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def _check_records_match(client, texts):
@@ -62,7 +70,7 @@ def test_postgres_history_records_every_answered_prediction(history_client, post
         1 for p in history.query(limit=1000)["items"] if p["label"] == "positive")
 
 
-def test_postgres_outage_mid_load_spools_then_replays_every_record(
+def test_postgres_outage_mid_load_journals_then_ships_every_record(
         history_client, postgres_server, postgres_url, tweets):
     client, history = history_client(postgres_url, flush_seconds=0.1)
     answered = 0
@@ -72,7 +80,7 @@ def test_postgres_outage_mid_load_spools_then_replays_every_record(
                 wait_until(lambda: history.count() == 100, what="the first 100 rows")
                 postgres_server.stop()
             if i == 300:
-                wait_until(lambda: _spooled(history) > 0, what="spooled records")
+                assert history.pending() == 200  # journaled, waiting for the database
                 down = client.get("/predictions")
                 assert down.status_code == 503
                 assert down.json()["detail"].startswith("the prediction history database is unavailable")
@@ -83,43 +91,88 @@ def test_postgres_outage_mid_load_spools_then_replays_every_record(
     finally:
         if i < 300:
             postgres_server.start()
-    wait_until(lambda: history.count() == answered and _spooled(history) == 0, timeout=60, what="the replay")
+    wait_until(lambda: history.pending() == 0, timeout=60, what="the journal shipped")
     assert history.count() == answered == 400
     assert client.get("/predictions").json()["total"] == 400
 
 
-def test_close_flushes_the_buffer(service, tmp_path, tweets):
+def test_close_ships_the_journal(service, tmp_path, tweets):
     history = History(url=f"sqlite:///{tmp_path / 'h.db'}", spool=tmp_path / "spool", flush_seconds=3600).start()
     own = Service(predictor=service.predictor, history=history)
     own.predict(tweets[:250], "req-1")
-    own.stop()  # a flush interval of an hour: only close() can have written them
+    own.stop()  # a shipping interval of an hour: only close() can have shipped them
     assert History(url=f"sqlite:///{tmp_path / 'h.db'}", spool=tmp_path / "spool").count() == 250
+    assert _journals(history) == []  # shipped to its end, so deleted
 
 
-def test_close_with_the_database_down_spools_and_a_later_writer_replays(service, tmp_path, tweets,
-                                                                        postgres_server, postgres_url):
+def test_close_with_the_database_down_keeps_the_journal_and_the_next_process_ships_it(
+        service, tmp_path, tweets, postgres_server, postgres_url):
     history = History(url=postgres_url, spool=tmp_path / "spool", flush_seconds=3600).start()
     Service(predictor=service.predictor, history=history).predict(tweets[:30], "req-2")
     postgres_server.stop()
     try:
         history.close()
-        assert _spooled(history) == 1
+        assert len(_journals(history)) == 1 and history.pending() == 30
     finally:
         postgres_server.start()
+    journal = history.spool / _journals(history)[0]
+    dead = history.spool / "journal-999999999-0123456789ab.jsonl"  # as if its writer were gone: no such pid
+    os.rename(journal, dead)
     later = History(url=postgres_url, spool=tmp_path / "spool")
     assert later.flush() == 30
-    assert later.count() == 30 and _spooled(later) == 0
+    assert later.count() == 30 and later.pending() == 0 and _journals(later) == []
     later.close()
 
 
-def test_a_replayed_batch_is_never_duplicated(service, tmp_path, tweets):
-    url = f"sqlite:///{tmp_path / 'h.db'}"
-    history = History(url=url, spool=tmp_path / "spool")
+def test_a_record_shipped_twice_is_never_duplicated(service, tmp_path, tweets):
+    history = History(url=f"sqlite:///{tmp_path / 'h.db'}", spool=tmp_path / "spool")
     own = Service(predictor=service.predictor, history=history)
     own.predict(tweets[:10], "req-3")
-    batch = list(history._buffer)
-    history.flush()
-    history._spool_batch(batch, RuntimeError("simulated: written, but the process died before knowing"))
-    history.flush()
-    assert history.count() == 10 and _spooled(history) == 0
+    assert history.flush() == 10
+    for marker in history.spool.glob("*.shipped"):
+        marker.unlink()  # as if the process died between the insert and marking it shipped
+    assert history.pending() == 10
+    assert history.flush() == 10
+    assert history.count() == 10 and history.pending() == 0
     history.close()
+
+
+def test_records_postgres_refuses_are_quarantined_and_never_block_the_others(
+        service, tmp_path, tweets, postgres_url):
+    """The API refuses NUL and lone surrogates; a direct caller still must not block the history."""
+    history = History(url=postgres_url, spool=tmp_path / "spool")
+    own = Service(predictor=service.predictor, history=history)
+    texts = list(tweets[:600])
+    for i in (5, 250, 599):
+        texts[i] = f"bad{i}\x00nul"
+    texts[300] = "lone \ud800 surrogate"
+    for at in range(0, 600, 50):
+        own.predict(texts[at:at + 50], f"req-{at}")
+    assert history.flush() == 597
+    assert history.count() == 597 and history.pending() == 0
+    quarantined = _quarantined(history)
+    assert [json.loads(q["record"])["text"] for q in quarantined] == [texts[5], texts[250], texts[599]]
+    assert all(q["reason"].startswith("DataError: ") for q in quarantined)
+    stored = {item["text"] for item in history.query(limit=1000)["items"]}
+    assert "lone ? surrogate" in stored  # sanitised on the way into the journal
+    history.close()
+
+
+def test_a_full_disk_refuses_the_prediction_with_503_and_records_nothing(history_client, tmp_path, tweets):
+    client, history = history_client(f"sqlite:///{tmp_path / 'h.db'}")
+    assert client.post("/predict", json={"text": tweets[0]}).status_code == 200
+    journal_fd = history.journal.fd
+    history.journal.fd = os.open("/dev/full", os.O_WRONLY)  # the kernel's own ENOSPC on every write
+    try:
+        refused = client.post("/predict", json={"text": tweets[1]})
+        batch = client.post("/predict/batch", json={"texts": tweets[2:5]})
+    finally:
+        os.close(history.journal.fd)
+        history.journal.fd = journal_fd
+    assert (refused.status_code, batch.status_code) == (503, 503)
+    assert refused.json()["detail"] == ("the prediction journal cannot be written (No space left on device); the "
+                                        "prediction was not answered because it could not be recorded, retry in a "
+                                        "moment.")
+    assert client.post("/predict", json={"text": tweets[5]}).status_code == 200
+    history.flush()
+    assert {item["text"] for item in history.query()["items"]} == {tweets[0], tweets[5]}

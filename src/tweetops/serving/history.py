@@ -1,10 +1,12 @@
-"""The prediction history: every answered prediction, written off the request's critical path.
+"""The prediction history: every answered prediction, journaled before its answer, shipped in batches.
 
-Requests only append to an in-memory buffer; a background thread writes it in batches. When
-the database is down the batch is spooled to local disk as JSONL (one file per batch, written
-atomically) and replayed once the database answers again, so predictions keep being answered
-and no record is lost. Records carry a unique id and are inserted with "on conflict do
-nothing", so a replay that repeats a batch never duplicates rows.
+A request appends its records to this process's journal on local disk (tweetops.serving.journal)
+before the response is sent; a background thread ships journal lines to the database in batches
+and marks how far it got. When the database is down the lines wait in the journal and are shipped
+once it answers again, and a journal left by a killed process is claimed and shipped by the next
+one. Records carry a unique id and are inserted with "on conflict do nothing", so shipping a line
+twice never duplicates a row. A record the database refuses (a bad value, not an outage) goes to
+quarantine.jsonl with the reason, and the records behind it are shipped.
 
 SQLite by default (TWEETOPS_HISTORY_DB, else data/history.db); DATABASE_URL selects another
 database such as PostgreSQL (postgresql+psycopg://...).
@@ -12,9 +14,7 @@ database such as PostgreSQL (postgresql+psycopg://...).
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-import os
 import threading
 import uuid
 from pathlib import Path
@@ -23,16 +23,20 @@ import orjson
 from sqlalchemy import JSON, Column, DateTime, Float, Index, MetaData, String, Table, Text, create_engine, event
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
-from tweetops.io.files import write_text
+from tweetops.serving.journal import QUARANTINE, Journal, JournalFull, mark_shipped, quarantine, read_unshipped
 from tweetops.settings import environment, project_root
 
 log = logging.getLogger("tweetops.history")
 
-MAX_BUFFERED = 1_000_000  # beyond this, with both the database and the spool failing, records are dropped loudly
+SHIP_BATCH = 500  # journal lines per insert
+# The database cannot take anything now (down, unreachable, no table, no permission): retry later.
+# Any other failure is about the records themselves (a value the column refuses, say).
+OUTAGE = (OperationalError, InterfaceError, ProgrammingError, PoolTimeout)
 
 metadata = MetaData()
 predictions = Table(
@@ -52,6 +56,10 @@ predictions = Table(
 
 class HistoryUnavailable(TweetopsError):
     """The history database cannot be read right now."""
+
+
+class HistoryFull(HistoryUnavailable):
+    """The journal cannot be written, so a prediction cannot be answered without losing its record."""
 
 
 def database_url() -> str:
@@ -116,70 +124,64 @@ def _insert_statement(engine):
     return dialect.insert(predictions).on_conflict_do_nothing(index_elements=["id"])
 
 
-def _to_json_line(record: dict) -> str:
-    return json.dumps({**record, "created_at": record["created_at"].isoformat()})
-
-
-def _from_json_line(line: str) -> dict:
-    record = json.loads(line)
+def _from_json_line(line: bytes) -> dict:
+    record = orjson.loads(line)
     record["created_at"] = datetime.datetime.fromisoformat(record["created_at"])
     return record
 
 
-def _pid_alive(pid: int) -> bool:
+def _journal_lines(records: list[dict]) -> bytes:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return b"".join(orjson.dumps(r) + b"\n" for r in records)
+    except TypeError:  # a lone surrogate: the API refuses them, so only a direct caller gets here
+        return _journal_lines([{**r, "text": r["text"].encode("utf-8", "replace").decode()} for r in records])
 
 
 class History:
-    """Buffered, spooling writer plus reader of the predictions table."""
+    """Journaling writer, shipper and reader of the predictions table."""
 
     def __init__(self, url: str | None = None, spool: str | Path | None = None,
                  flush_seconds: float | None = None, batch_size: int = 64):
         self.url = url or database_url()
         self.engine = make_engine(self.url)
         self.spool = Path(spool or spool_dir())
-        self.spool.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.spool)
         self.flush_seconds = flush_seconds or environment().history_flush_seconds
         self.batch_size = batch_size
-        self._buffer: list[dict] = []
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()  # one flush at a time: the thread, or an explicit flush()
+        self._unshipped = 0  # appended since the last shipment, to wake the shipper early under load
+        self._flush_lock = threading.Lock()  # one shipment at a time: the thread, or an explicit flush()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._schema_ready = False
+        self._down = False
         self._thread: threading.Thread | None = None
-        self._recover_claims()
 
     # -- writing ---------------------------------------------------------------------------
     def start(self) -> "History":
-        self._thread = threading.Thread(target=self._run, name="history-flusher", daemon=True)
+        """Start shipping, this process's records and those a killed process left behind."""
+        self._thread = threading.Thread(target=self._run, name="history-shipper", daemon=True)
         self._thread.start()
         return self
 
     def record(self, records: list[dict]) -> None:
-        """Queue records for writing; never blocks on the database."""
-        with self._lock:
-            self._buffer.extend(records)
-            if len(self._buffer) > MAX_BUFFERED:
-                dropped = len(self._buffer) - MAX_BUFFERED
-                del self._buffer[:dropped]
-                log.error("history buffer full: dropped %d oldest records (database and spool both failing)", dropped)
-            full = len(self._buffer) >= self.batch_size
-        if full:
+        """Journal the records before the answer is sent; HistoryFull when the journal cannot take them."""
+        try:
+            self.journal.append(_journal_lines(records))
+        except JournalFull as exc:
+            log.error("%s in %s: answering 503 until it can", exc.strerror, self.spool)
+            raise HistoryFull(f"{exc.strerror}; the prediction was not answered because it could not be "
+                              "recorded, retry in a moment.") from None
+        self._unshipped += len(records)
+        if self._unshipped >= self.batch_size:
             self._wake.set()
 
     def close(self) -> None:
-        """Stop the thread and write whatever is buffered (to the database, else to the spool)."""
+        """Stop the thread and ship what is journaled; what the database cannot take waits for the next start."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        self.journal.close()
         self.flush()
         self.engine.dispose()
 
@@ -190,21 +192,56 @@ class History:
             try:
                 self.flush()
             except Exception:  # the thread must survive anything; the next round retries
-                log.exception("history flush failed")
+                log.exception("history shipment failed")
 
     def flush(self) -> int:
-        """Write buffered records (and any spooled ones); returns how many reached the database."""
+        """Ship every journaled record this process owns; returns how many reached the database."""
         with self._flush_lock:
-            with self._lock:
-                batch, self._buffer = self._buffer, []
-            written = 0
-            if batch:
-                try:
-                    written += self._insert(batch)
-                except SQLAlchemyError as exc:
-                    self._spool_batch(batch, exc)
-                    return 0
-            return written + self._replay_spool()
+            self._unshipped = 0
+            shipped = 0
+            try:
+                for path in self.journal.owned():
+                    shipped += self._ship(path)
+                    self.journal.retire(path)
+            except OUTAGE as exc:
+                self._schema_ready = False  # the table may be gone too
+                if not self._down:
+                    log.warning("history database unavailable (%s); records wait in the journal in %s",
+                                type(exc).__name__, self.spool)
+                self._down = True
+                return shipped
+            if self._down:
+                log.info("history database answers again; journaled records shipped")
+            self._down = False
+            return shipped
+
+    def _ship(self, path: Path) -> int:
+        unshipped = read_unshipped(path)
+        shipped = 0
+        for at in range(0, len(unshipped.lines), SHIP_BATCH):
+            lines = unshipped.lines[at:at + SHIP_BATCH]
+            try:
+                shipped += self._insert([_from_json_line(line) for line in lines])
+            except OUTAGE:
+                raise
+            except Exception:  # some record in the batch is refused: find it, keep the others
+                shipped += self._ship_one_by_one(lines)
+            mark_shipped(path, unshipped.ends[at + len(lines) - 1])
+        return shipped
+
+    def _ship_one_by_one(self, lines: list[bytes]) -> int:
+        shipped = 0
+        for line in lines:
+            try:
+                shipped += self._insert([_from_json_line(line)])
+            except OUTAGE:
+                raise  # the lines already in the database are ignored when the batch is shipped again
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                quarantine(self.spool, line, reason)
+                log.error("history: a record the database refuses is quarantined in %s (%s)",
+                          self.spool / QUARANTINE, reason)
+        return shipped
 
     def _insert(self, batch: list[dict]) -> int:
         if not self._schema_ready:
@@ -214,54 +251,10 @@ class History:
             conn.execute(_insert_statement(self.engine), batch)
         return len(batch)
 
-    def _spool_batch(self, batch: list[dict], exc: Exception) -> None:
-        name = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            write_text(self.spool / f"{name}.jsonl", "".join(_to_json_line(r) + "\n" for r in batch))
-        except OSError as spool_error:
-            log.error("history database and spool both failing (%s; %s); keeping %d records in memory",
-                      type(exc).__name__, spool_error, len(batch))
-            with self._lock:
-                self._buffer[:0] = batch
-            return
-        log.warning("history database unavailable (%s); spooled %d records to %s",
-                    type(exc).__name__, len(batch), self.spool)
-
-    def _replay_spool(self) -> int:
-        """Write spooled batches to the database; each file is claimed by rename so one process replays it."""
-        written = 0
-        for path in sorted(self.spool.glob("*.jsonl")):
-            claimed = path.with_name(f"{path.name}.{os.getpid()}.claim")
-            try:
-                os.rename(path, claimed)
-            except FileNotFoundError:
-                continue  # another worker took it
-            try:
-                batch = [_from_json_line(line) for line in claimed.read_text(encoding="utf-8").splitlines() if line]
-                written += self._insert(batch)
-            except SQLAlchemyError:
-                os.rename(claimed, path)  # still down: keep it for the next round
-                break
-            claimed.unlink()
-            log.info("history: replayed %d spooled records from %s", len(batch), path.name)
-        return written
-
-    def _recover_claims(self) -> None:
-        """Give back files claimed by a process that died while replaying them."""
-        for claimed in self.spool.glob("*.jsonl.*.claim"):
-            pid = int(claimed.suffixes[-2].lstrip("."))
-            if pid != os.getpid() and not _pid_alive(pid):
-                os.rename(claimed, claimed.with_name(claimed.name.rsplit(".", 2)[0]))
-
     def pending(self) -> int:
-        """Records not yet in the database: buffered here plus spooled on disk (all processes)."""
-        with self._lock:
-            buffered = len(self._buffer)
-        spooled = 0
-        for path in self.spool.glob("*.jsonl*"):
-            with open(path, "rb") as handle:
-                spooled += sum(1 for _ in handle)
-        return buffered + spooled
+        """Records journaled but not yet shipped, by every process using this spool folder."""
+        return sum(len(read_unshipped(path).lines) for path in self.spool.glob("*.jsonl")
+                   if path.name != QUARANTINE)
 
     # -- reading ---------------------------------------------------------------------------
     def query(self, label: str | None = None, since: datetime.datetime | None = None,
