@@ -308,6 +308,7 @@ class Environment(BaseModel):
     web_concurrency: int | None = _var(None, "WEB_CONCURRENCY", "worker processes of `serve` (default 2)", ge=1)
     workers: int | None = _var(None, "TWEETOPS_WORKERS", "worker processes when WEB_CONCURRENCY is unset", ge=1)
     pin_workers: bool = _var(True, "TWEETOPS_PIN_WORKERS", "pin each worker to its own CPU (0 to leave it)")
+    read_timeout: float = _var(10.0, "TWEETOPS_READ_TIMEOUT", "seconds a request may take to arrive whole", gt=0)
     tls_cert: Path | None = _var(None, "TWEETOPS_TLS_CERT", "TLS certificate for HTTPS")
     tls_key: Path | None = _var(None, "TWEETOPS_TLS_KEY", "TLS private key for HTTPS")
     api_keys: SecretStr | None = _var(None, "TWEETOPS_API_KEYS", "comma-separated API keys (turns auth on)")

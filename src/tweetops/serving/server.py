@@ -5,7 +5,9 @@ listening socket and under keep-alive load one worker can take every connection;
 SO_REUSEPORT socket per worker the kernel spreads connections across them. The parent binds
 the sockets, verifies the model once (a missing or tampered bundle stops it with one line and
 exit status 2), starts the workers, restarts one that dies, and on SIGTERM/SIGINT asks each to
-shut down gracefully (in-flight requests finish, the history buffer is flushed).
+shut down gracefully (in-flight requests finish, the history journal is shipped). A worker whose
+supervisor is gone (SIGKILL) shuts itself down the same way, so none is left serving; and a port
+already in use, by anything, is refused with one sentence rather than shared through SO_REUSEPORT.
 
 Environment (tweetops.settings): PORT (8080, SageMaker's), HOST (0.0.0.0), WEB_CONCURRENCY or
 TWEETOPS_WORKERS (2), TWEETOPS_TLS_CERT + TWEETOPS_TLS_KEY (HTTPS), MODEL_DIR or MODEL_URI, LOG_LEVEL.
@@ -23,6 +25,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +33,19 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from tweetops.errors import TweetopsError
+from tweetops.io.processes import pid_alive
 from tweetops.logs import setup_logging
 from tweetops.model.bundle import verify_bundle
 from tweetops.serving.app import create_app
 from tweetops.serving.history import database_url, ensure_schema, make_engine
 from tweetops.serving.inference import ModelChoice, resolve_model
+from tweetops.serving.protocol import bounded_protocol
 from tweetops.settings import environment
 
 log = logging.getLogger("tweetops.server")
 MAX_RESTARTS = 5
+ORPHAN_CHECK_SECONDS = 0.5
+METRICS_PREFIX = "tweetops-metrics-"
 STARTUP_FAILURE = 3  # uvicorn's exit status when the app's startup fails
 
 
@@ -51,13 +58,14 @@ class ServeSettings:
     tls_key: str | None = None
     log_level: str | None = None
     graceful_seconds: float = 20.0
+    read_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides) -> "ServeSettings":
         env = environment()
         values = {"host": env.host, "port": env.port, "workers": env.worker_count,
                   "tls_cert": env.tls_cert and str(env.tls_cert), "tls_key": env.tls_key and str(env.tls_key),
-                  "log_level": env.log_level}
+                  "log_level": env.log_level, "read_timeout": env.read_timeout}
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.check()
@@ -85,8 +93,24 @@ def _prepare_environment() -> None:
         os.environ.setdefault(name, "1")
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A TweetopsError if anything listens on the port: a bind without SO_REUSEPORT fails then, while the
+    workers' SO_REUSEPORT sockets would silently share it with that listener (say, a forgotten server)."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise TweetopsError(f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses it or set PORT "
+                                "to a free port.") from None
+
+
 def listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family = _family(host)
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -100,7 +124,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice, index: int = 0,
-               workers: int = 1) -> None:
+               workers: int = 1, supervisor: int | None = None) -> None:
     """One uvicorn server on its own socket, serving `model`; returns after a graceful shutdown."""
     _pin(index, workers)
 
@@ -109,13 +133,29 @@ def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice,
     # uvicorn re-raises the signal it caught once it has shut down; a no-op handler makes that a clean exit.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    config = uvicorn.Config(create_app(model=model), loop="uvloop", http="httptools", access_log=False, log_config=None,
-                            lifespan="on", ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
-                            timeout_graceful_shutdown=settings.graceful_seconds, server_header=False)
+    config = uvicorn.Config(create_app(model=model), loop="uvloop", http=bounded_protocol(settings.read_timeout),
+                            access_log=False, log_config=None, lifespan="on", ssl_certfile=settings.tls_cert,
+                            ssl_keyfile=settings.tls_key, timeout_graceful_shutdown=settings.graceful_seconds,
+                            server_header=False)
     server = uvicorn.Server(config)
+    if supervisor is not None:
+        threading.Thread(target=_exit_when_orphaned, args=(server, supervisor), name="orphan-check",
+                         daemon=True).start()
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def _exit_when_orphaned(server: uvicorn.Server, supervisor: int) -> None:
+    """Shut the worker down gracefully, as SIGTERM would, once its supervisor is gone (SIGKILL leaves no
+    chance to stop it); a polled parent id works whatever killed the supervisor, unlike a death signal
+    that the worker's own signal handlers would swallow while it starts."""
+    while not server.should_exit:
+        if os.getppid() != supervisor:
+            log.warning("the supervisor (pid %d) is gone; shutting this worker down", supervisor)
+            server.should_exit = True
+            return
+        time.sleep(ORPHAN_CHECK_SECONDS)
 
 
 def _pin(index: int, workers: int) -> None:
@@ -154,7 +194,7 @@ class Supervisor:
     def _start(self, index: int):
         process = self.context.Process(target=run_worker,
                                        args=(self.settings, self.sockets[index], self.model, index,
-                                             len(self.sockets)),
+                                             len(self.sockets), os.getpid()),
                                        name=f"tweetops-worker-{index}")
         process.start()
         return process
@@ -201,6 +241,8 @@ def serve(settings: ServeSettings) -> int:
     choice = ModelChoice(choice.path.resolve(), choice.source, choice.champion, choice.registry)
     manifest = verify_bundle(choice.path)  # missing or tampered: one clear error before anything listens
     _ensure_history_schema()
+    if settings.port:
+        check_port_free(settings.host, settings.port)
     sockets = [listen(settings.host, settings.port) for _ in range(settings.workers)]
     log.info("serving model %s, %s, on %s://%s:%d with %d worker(s)", manifest.get("run_id"), choice.note,
              settings.scheme, settings.host, settings.port, settings.workers)
@@ -209,10 +251,19 @@ def serve(settings: ServeSettings) -> int:
         return 0
     metrics_dir = None
     if not environment().prometheus_dir:  # /metrics then sums over the workers
-        metrics_dir = tempfile.mkdtemp(prefix="tweetops-metrics-")
+        _remove_dead_metrics_dirs()
+        metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         return Supervisor(settings, sockets, choice).run()
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _remove_dead_metrics_dirs() -> None:
+    """Metrics folders of supervisors that were killed before they could remove their own."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
+        pid = folder.name[len(METRICS_PREFIX):].split("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,103 @@
+"""uvicorn's httptools protocol with the bounds it lacks: header size and count, and a read deadline.
+
+uvicorn bounds neither the bytes of a request's headers (httptools keeps a header in memory until it
+ends, so two 128 MB headers cost a worker 343 MB) nor how long a request may take to arrive (its
+keep-alive timer is cancelled by the first byte, so a client sending a byte every few seconds holds
+its connection for ever). Here a request's headers may hold MAX_HEADER_BYTES in at most MAX_HEADERS
+fields, answered 431 beyond that, and a request must arrive whole within the read timeout of the
+connection opening or of the previous response, else the connection is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEADER_BYTES = 64 * 1024  # the request line and every header: nginx's default is 4 x 8 KB buffers
+MAX_HEADERS = 100  # the limit Node.js and Go's net/http use
+
+
+class HeadersTooLarge(Exception):
+    """Raised inside a parser callback; httptools turns it into a parser error, answered 431 below."""
+
+
+def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
+    """The protocol class for uvicorn.Config(http=...), with this read timeout in seconds."""
+
+    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._deadline: asyncio.TimerHandle | None = None
+            self._await_request()
+
+        def _await_request(self) -> None:
+            self._header_bytes = 0
+            self._header_count = 0
+            self._reading_headers = True
+            self._refusal: str | None = None
+            self._cancel_deadline()
+            self._deadline = self.loop.call_later(read_timeout, self._too_slow)
+
+        def _cancel_deadline(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.logger.info("closing a connection whose request did not arrive within %.0f s", read_timeout)
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_deadline()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            counting = self._reading_headers
+            if counting:
+                self._header_bytes += len(data)
+            super().data_received(data)
+            # Still inside the headers after this chunk: they alone are over the limit (a chunk that ends
+            # them may also carry the body, so it is not counted against them).
+            if counting and self._reading_headers and self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse(f"the request's headers exceed {MAX_HEADER_BYTES // 1024} KB; send fewer or shorter "
+                             "headers.")
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_count += 1
+            if self._header_count > MAX_HEADERS:
+                self._refusal = f"the request has more than {MAX_HEADERS} headers; send fewer."
+                raise HeadersTooLarge
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._reading_headers = False
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._cancel_deadline()
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._await_request()
+
+        def send_400_response(self, msg: str) -> None:
+            if self._refusal:  # the parser stopped because a callback above refused the headers
+                self._refuse(self._refusal)
+            else:
+                super().send_400_response(msg)
+
+        def _refuse(self, sentence: str) -> None:
+            if self.transport.is_closing():
+                return
+            body = orjson.dumps({"detail": sentence})
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                                 b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+            self.transport.close()
+            self._cancel_deadline()
+
+    return BoundedHttpToolsProtocol

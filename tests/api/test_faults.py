@@ -1,0 +1,238 @@
+"""The real `tweetops serve` under faults: SIGKILL of workers and of the supervisor, PostgreSQL stopped
+mid-load, texts no database can store mixed into the load, a busy port, oversized headers, slow clients.
+
+Counts are by unique request id (X-Request-ID): every answered prediction is a row, no row is doubled.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from tests.api.conftest import TWEETOPS, serve_env
+from tests.servers.ports import wait_until
+from tweetops.io.processes import pid_alive
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes of a supervisor (not multiprocessing's resource tracker)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        children = [int(child) for child in handle.read().split()]
+    return [child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def _workers(server, count: int) -> list[int]:
+    """The worker pids, once `count` of them answer."""
+    return wait_until(lambda: len(_children(server.process.pid)) == count and _children(server.process.pid),
+                      what=f"{count} workers")
+
+
+class Load:
+    """Threads posting /predict with unique request ids until stopped; every 40th text has a NUL or a lone
+    surrogate (sent as raw JSON), which must be refused and never recorded."""
+
+    def __init__(self, url: str, tweets: list[str], threads: int = 4):
+        self.url, self.tweets = url, tweets
+        self.answered: set[str] = set()   # 200
+        self.refused: set[str] = set()    # 422
+        self.unknown: set[str] = set()    # no answer: the connection broke (the process was killed)
+        self.unexpected: list[str] = []
+        self.sent = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._send, args=(k, threads)) for k in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    @staticmethod
+    def unstorable(request_id: str) -> bool:
+        return int(request_id.split("-")[1]) % 40 in (7, 23)
+
+    def _body(self, i: int) -> bytes:
+        tweet = self.tweets[i % len(self.tweets)]
+        if i % 40 == 7:
+            tweet = f"{tweet[:20]}\x00{tweet[20:]}"
+        elif i % 40 == 23:
+            tweet = f"\ud83d {tweet}"
+        return json.dumps({"text": tweet}).encode()  # ASCII, "\\u0000" and "\\ud83d" escaped
+
+    def _send(self, k: int, threads: int) -> None:
+        i = k
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self._stop.is_set():
+                request_id = f"load-{i}"
+                try:
+                    response = client.post("/predict", content=self._body(i),
+                                           headers={"content-type": "application/json", "x-request-id": request_id})
+                except httpx.TransportError:
+                    outcome = self.unknown
+                else:
+                    outcome = {200: self.answered, 422: self.refused}.get(response.status_code, self.unexpected)
+                    if outcome is self.unexpected:
+                        self.unexpected.append(f"{request_id}: {response.status_code} {response.text}")
+                        continue
+                with self._lock:
+                    outcome.add(request_id)
+                    self.sent += 1
+                i += threads
+
+    def wait_for(self, sent: int) -> None:
+        wait_until(lambda: self.sent >= sent, timeout=120, what=f"{sent} requests")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def _stored(url: str) -> tuple[int, set[str]]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("select count(*), count(distinct id) from predictions")).one()
+        ids = {row[0] for row in conn.execute(text("select request_id from predictions"))}
+    engine.dispose()
+    assert rows[0] == rows[1]
+    return rows[0], ids
+
+
+def test_sigkill_and_a_database_outage_under_load_lose_no_answered_prediction(
+        trained_bundle, tmp_path, start_server, tweets, postgres_server, postgres_url):
+    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, DATABASE_URL=postgres_url,
+                    TWEETOPS_HISTORY_FLUSH_SECONDS=0.2)
+    server = start_server(env)
+    workers = _workers(server, 2)
+    load = Load(server.url, tweets)
+    try:
+        load.wait_for(300)
+        os.kill(workers[0], signal.SIGKILL)  # the supervisor starts another
+        load.wait_for(600)
+        postgres_server.stop()  # answered meanwhile: journaled, shipped when it is back
+        load.wait_for(900)
+        postgres_server.start()
+        load.wait_for(1200)
+        os.kill(workers[1], signal.SIGKILL)
+        load.wait_for(1500)
+    finally:
+        load.stop()
+    assert server.terminate() == 0  # the journals of both killed workers are shipped by their successors
+    rows, ids = _stored(postgres_url)
+    assert load.unexpected == []
+    assert all(map(Load.unstorable, load.refused)) and not any(map(Load.unstorable, load.answered))
+    assert load.answered <= ids <= load.answered | load.unknown  # unknown: journaled, then killed before answering
+    assert rows == len(ids)
+    print(f"sent {load.sent}: answered {len(load.answered)}, refused {len(load.refused)}, "
+          f"cut by SIGKILL {len(load.unknown)}; rows {rows}")
+
+
+def test_a_killed_supervisor_takes_its_workers_down_and_the_next_server_ships_their_journals(
+        trained_bundle, tmp_path, start_server, tweets):
+    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, TWEETOPS_HISTORY_FLUSH_SECONDS=3600)
+    server = start_server(env)
+    workers = _workers(server, 2)
+    metrics_dirs = set(Path(tempfile.gettempdir()).glob(f"tweetops-metrics-{server.process.pid}-*"))
+    assert len(metrics_dirs) == 1
+    load = Load(server.url, tweets)
+    try:
+        load.wait_for(400)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        wait_until(lambda: not any(pid_alive(pid) for pid in workers), what="the orphaned workers to exit")
+    finally:
+        load.stop()
+    assert {p for p in metrics_dirs if p.exists()} == metrics_dirs  # nobody could remove it yet
+
+    # An hour between shipments: only the graceful shutdown of the orphans or the next server ships.
+    following = start_server(serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, PORT=env["PORT"]))
+    assert not any(p.exists() for p in metrics_dirs)  # the dead supervisor's folder is removed
+    assert following.terminate() == 0
+    rows, ids = _stored(f"sqlite:///{tmp_path / 'history.db'}")
+    assert load.unexpected == []
+    assert ids == load.answered  # the orphans finished what they had started; what they refused is not recorded
+    assert rows == len(ids) and not list((tmp_path / "spool").glob("journal-*.jsonl"))
+
+
+def test_a_second_server_on_a_busy_port_is_refused_with_one_sentence(trained_bundle, tmp_path, start_server):
+    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2)
+    start_server(env)
+    second = subprocess.run([TWEETOPS, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{env['PORT']} (Address already in use); stop what uses it or set PORT "
+        "to a free port."]
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    """Send raw bytes, then read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_header_count_and_size_are_bounded_and_slow_clients_are_dropped(trained_bundle, tmp_path, start_server):
+    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=1, TWEETOPS_READ_TIMEOUT=2)
+    start_server(env)
+    port = int(env["PORT"])
+
+    def request(headers: list[str]) -> bytes:
+        return ("GET /ping HTTP/1.1\r\nhost: x\r\nconnection: close\r\n" + "".join(h + "\r\n" for h in headers)
+                + "\r\n").encode()
+
+    assert _exchange(port, request([f"x-h{i}: v" for i in range(98)])).startswith(b"HTTP/1.1 200 ")  # 100 in all
+    too_many = _exchange(port, request([f"x-h{i}: v" for i in range(99)]))
+    assert too_many.startswith(b"HTTP/1.1 431 ")
+    assert too_many.endswith(b'{"detail":"the request has more than 100 headers; send fewer."}')
+    too_long = _exchange(port, b"GET /ping HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 66_000)  # just over 64 KB
+    assert too_long.startswith(b"HTTP/1.1 431 ")
+    assert too_long.endswith(b'{"detail":"the request\'s headers exceed 64 KB; send fewer or shorter headers."}')
+
+    # A 128 MB header: the connection is closed once 64 KB have arrived, long before the rest is sent.
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nhost: x\r\nx-big: ")
+        sent = 0
+        try:
+            while sent < 128 * 1024 * 1024:
+                sent += sock.send(b"a" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert sent < 16 * 1024 * 1024
+
+    # A client that sends nothing, or its request a byte every half second, is dropped after the read timeout.
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        assert _closed_by_server(sock)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nx-slow: ")
+        stop = threading.Event()
+
+        def drip():
+            try:
+                while not stop.wait(0.5):
+                    sock.send(b"a")
+            except OSError:
+                pass
+
+        dripping = threading.Thread(target=drip)
+        dripping.start()
+        try:
+            assert _closed_by_server(sock)
+        finally:
+            stop.set()
+            dripping.join()
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """True once the server closes (its 2 s read timeout; the socket's own timeout is 30 s)."""
+    try:
+        return sock.recv(65536) == b""
+    except ConnectionResetError:  # closed with our last bytes unread
+        return True
