@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint pytest install install-dev system-deps bench-deps image deploy-plan clean ui ui-image
+.PHONY: run test check lint pytest install install-dev system-deps bench-deps image deploy-plan clean ui ui-image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ image: install
 # Docker test (all in tests/e2e/test_image.py) shares one daemon. The second run executes every notebook
 # with its defaults (nbval; notebooks/conftest.py trains one shared run); tests/notebooks in the first runs
 # them again with papermill into reports/notebooks/.
+## check: lint and the tests that start no server, for the loop between edits (about a minute)
+check: install-dev lint
+	$(BIN)/pytest -n 2 --dist loadfile -m "not servers" -q
+
 pytest: install-dev
 	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/

@@ -32,11 +32,15 @@ def settle(page: Page) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its own container, so grow the window to fit it first."""
-    settle(page)
-    height = page.evaluate(f"() => document.querySelector('{MAIN}').scrollHeight")
-    page.set_viewport_size({"width": 1280, "height": min(max(height, 900), 5000)})
-    page.wait_for_function(f"() => document.querySelector('{MAIN}').scrollHeight <= window.innerHeight")
+    """The whole page: Streamlit scrolls inside its own container, so grow the window to its height first.
+
+    Never waits on geometry (a chart that re-lays itself out at the new width may change the height, which
+    once made a wait for "the page fits" time out): the window is sized twice, then the shot is taken.
+    """
+    for _ in range(2):
+        settle(page)
+        height = page.evaluate(f"() => document.querySelector('{MAIN}').scrollHeight")
+        page.set_viewport_size({"width": 1280, "height": min(max(height, 900), 5000)})
     settle(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png")
