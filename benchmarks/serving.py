@@ -12,6 +12,10 @@ concurrency 8 and its ratio to the floor. Each point is the median of --runs run
 
     .venv/bin/python benchmarks/serving.py                      # ~6 minutes
     .venv/bin/python benchmarks/serving.py --duration 3 --runs 1 --targets tweetops naive
+    .venv/bin/python benchmarks/serving.py --targets tweetops --baseline HEAD~3   # a change's cost
+
+--baseline REF adds `tweetops serve` as of the commit REF (a git worktree, run with this venv) to the
+same run, so a change's cost is read as a ratio rather than across runs on these shared cores.
 """
 from __future__ import annotations
 
@@ -81,14 +85,30 @@ def ensure_mlserver_venv(venv: Path) -> Path:
     return mlserver
 
 
-def targets(names: list[str], model: Path, work: Path, venv: Path) -> list[Target]:
+def _tweetops(name: str, model: Path, work: Path, source: Path | None = None) -> Target:
+    env = {"HOST": "127.0.0.1", "PORT": str(free_port()), "MODEL_DIR": str(model), "WEB_CONCURRENCY": "2",
+           "TWEETOPS_API_KEYS": API_KEY, "TWEETOPS_HISTORY_DB": str(work / f"{name}-history.db"),
+           "TWEETOPS_SPOOL_DIR": str(work / f"{name}-spool"), "LOG_LEVEL": "WARNING"}
+    if source:
+        env["PYTHONPATH"] = str(source / "src")  # ahead of this venv's editable install
+    return Target(name, [sys.executable, "-m", "tweetops", "serve"], env, "/health", "/predict", "/predict/batch",
+                  {"X-API-Key": API_KEY}, _tweetops_body)
+
+
+def baseline_source(ref: str, work: Path) -> Path:
+    """A checkout of `ref` (a detached git worktree under `work`, removed with it)."""
+    folder = work / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), ref], check=True,
+                   capture_output=True)
+    return folder
+
+
+def targets(names: list[str], model: Path, work: Path, venv: Path, baseline: str | None = None) -> list[Target]:
     chosen = []
     if "tweetops" in names:
-        env = {"HOST": "127.0.0.1", "PORT": str(free_port()), "MODEL_DIR": str(model), "WEB_CONCURRENCY": "2",
-               "TWEETOPS_API_KEYS": API_KEY, "TWEETOPS_HISTORY_DB": str(work / "history.db"),
-               "TWEETOPS_SPOOL_DIR": str(work / "spool"), "LOG_LEVEL": "WARNING"}
-        chosen.append(Target("tweetops", [sys.executable, "-m", "tweetops", "serve"], env, "/health", "/predict",
-                             "/predict/batch", {"X-API-Key": API_KEY}, _tweetops_body))
+        chosen.append(_tweetops("tweetops", model, work))
+    if baseline:
+        chosen.append(_tweetops(f"tweetops@{baseline}", model, work, baseline_source(baseline, work)))
     if "mlserver" in names:
         port, folder = free_port(), work / "mlserver"
         (folder / "tweets").mkdir(parents=True)
@@ -223,7 +243,7 @@ def measure(target: Target, args, singles: list[bytes], batches: list[bytes], wo
                 runs.append({"single_rps": one["rps"], "single_p99_ms": one["p99_ms"],
                              "batch_texts_per_second": many["rps"] * BATCH})
                 print(f"  {target.name}: " + ", ".join(f"{k} {v:,.1f}" for k, v in runs[-1].items()), flush=True)
-        if target.name == "tweetops":
+        if target.name.startswith("tweetops"):
             print(f"  tweetops history holds {recorded(port)} predictions", flush=True)
     finally:
         stop(process)
@@ -297,6 +317,7 @@ def main() -> None:
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--model", default=str(ROOT / "models" / "champion"))
     parser.add_argument("--mlserver-venv", default=str(MLSERVER_VENV))
+    parser.add_argument("--baseline", metavar="REF", help="also serve the commit REF, in the same run")
     args = parser.parse_args()
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "python"
@@ -310,11 +331,13 @@ def main() -> None:
               "command": " ".join(["python benchmarks/serving.py", *sys.argv[1:]])}
     with tempfile.TemporaryDirectory(prefix="tweetops-bench-serving-") as folder:
         work = Path(folder)
-        for target in targets(args.targets, model, work, Path(args.mlserver_venv)):
+        for target in targets(args.targets, model, work, Path(args.mlserver_venv), args.baseline):
             print(f"{target.name} ...", flush=True)
             singles = [target.body([t], True) for t in texts[:1000]]
             batches = [target.body(texts[i:i + BATCH], False) for i in range(0, 50 * BATCH, BATCH)]
             result["servers"][target.name] = median_run(measure(target, args, singles, batches, work))
+    if args.baseline:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=True)  # its folder is gone
     print("floor ...", flush=True)
     floors = [{"single_texts_per_second": floor(model, texts, 1, args.duration),
                "batch_texts_per_second": floor(model, texts, BATCH, args.duration)} for _ in range(args.runs)]
@@ -330,7 +353,12 @@ def main() -> None:
                 "single_rps"]
             result["ratios"][f"tweetops/{other} batch texts/s"] = (servers["tweetops"]["batch_texts_per_second"]
                                                                    / servers[other]["batch_texts_per_second"])
-    json_path, md_path = write_results("serving", result, render(result))
+    if args.baseline and "tweetops" in servers:
+        now, before = servers["tweetops"], servers[f"tweetops@{args.baseline}"]
+        result["ratios"][f"tweetops/tweetops@{args.baseline} single req/s"] = now["single_rps"] / before["single_rps"]
+        result["ratios"][f"tweetops/tweetops@{args.baseline} p99"] = now["single_p99_ms"] / before["single_p99_ms"]
+    name = f"serving-vs-{re.sub(r'[^A-Za-z0-9.]+', '-', args.baseline)}" if args.baseline else "serving"
+    json_path, md_path = write_results(name, result, render(result))
     print(render(result))
     print(f"written: {json_path}, {md_path}")
 
