@@ -176,3 +176,17 @@ def test_a_full_disk_refuses_the_prediction_with_503_and_records_nothing(history
     assert client.post("/predict", json={"text": tweets[5]}).status_code == 200
     history.flush()
     assert {item["text"] for item in history.query()["items"]} == {tweets[0], tweets[5]}
+
+
+def test_two_histories_in_one_process_never_retire_each_others_live_journal(service, tmp_path, tweets):
+    url, spool = f"sqlite:///{tmp_path / 'h.db'}", tmp_path / "spool"
+    first, second = History(url=url, spool=spool), History(url=url, spool=spool)
+    Service(predictor=service.predictor, history=first).predict(tweets[:10], "req-a")
+    Service(predictor=service.predictor, history=second).predict(tweets[10:30], "req-b")
+    assert first.flush() == 10  # its own journal only, and it keeps the other's
+    assert len(_journals(first)) == 2
+    Service(predictor=service.predictor, history=second).predict(tweets[30:35], "req-c")
+    assert second.flush() == 25
+    first.close()
+    second.close()
+    assert first.count() == 35 and _journals(first) == []

@@ -25,6 +25,7 @@ from tweetops.io.processes import pid_alive
 JOURNAL = re.compile(r"journal-(?P<pid>\d+)-(?P<token>[0-9a-f]+)\.jsonl")
 ROTATE_BYTES = 64 * 1024 * 1024
 QUARANTINE = "quarantine.jsonl"  # records the database refused, each with its reason
+_writing: set[Path] = set()  # journals open for writing in this process, by any History: never shipped as orphans
 
 
 class JournalFull(OSError):
@@ -92,9 +93,10 @@ class Journal:
         self.size = 0
 
     def _open(self) -> None:
-        self.path = self.folder / f"journal-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        self.size = 0
+        path = self.folder / f"journal-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self.path, self.size = path, 0
+        _writing.add(path)
 
     def append(self, payload: bytes) -> None:
         """Write JSON lines in one write(); JournalFull when they cannot be written whole."""
@@ -106,6 +108,8 @@ class Journal:
                 while view:
                     view = view[os.write(self.fd, view):]
             except OSError as exc:
+                if self.fd is not None:  # cut a partial write, or the next record would be glued to it
+                    os.ftruncate(self.fd, self.size)
                 raise JournalFull(exc.errno, f"the prediction journal cannot be written ({exc.strerror})") from None
             self.size += len(payload)
             if self.size >= ROTATE_BYTES:
@@ -114,6 +118,7 @@ class Journal:
     def _close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
+            _writing.discard(self.path)
         self.fd = None
 
     def close(self) -> None:
@@ -134,12 +139,14 @@ class Journal:
                 continue  # another process took it
             if shipped_marker(path).exists():
                 os.replace(shipped_marker(path), shipped_marker(claimed))
-        mine = [p for p in self.folder.glob(f"journal-{me}-*.jsonl")]
+        # This pid's other journals: rotated, or left by a killed process that had the same pid (containers
+        # number their processes alike), but not those another History of this process is writing.
+        mine = [p for p in self.folder.glob(f"journal-{me}-*.jsonl") if p == self.path or p not in _writing]
         return sorted(mine, key=lambda p: (p == self.path, p.stat().st_mtime))
 
     def retire(self, path: Path) -> None:
         """Delete a journal that is not being written any more and is shipped to its end."""
-        if (path != self.path or self.fd is None) and shipped_offset(path) >= path.stat().st_size:
+        if path not in _writing and shipped_offset(path) >= path.stat().st_size:
             path.unlink(missing_ok=True)
             shipped_marker(path).unlink(missing_ok=True)
 
