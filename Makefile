@@ -56,7 +56,7 @@ check: install-dev lint
 	$(BIN)/pytest -n 2 --dist loadfile -m "not servers" -q
 
 pytest: install-dev
-	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -n 2 --dist loadfile
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 ## ui: the API (serving the champion) and the web UI on 127.0.0.1 (trains one first if none); Ctrl-C stops both

@@ -11,6 +11,7 @@ id and the database ignores one it already holds, so shipping twice never duplic
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -109,7 +110,8 @@ class Journal:
                     view = view[os.write(self.fd, view):]
             except OSError as exc:
                 if self.fd is not None:  # cut a partial write, or the next record would be glued to it
-                    os.ftruncate(self.fd, self.size)
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(self.fd, self.size)
                 raise JournalFull(exc.errno, f"the prediction journal cannot be written ({exc.strerror})") from None
             self.size += len(payload)
             if self.size >= ROTATE_BYTES:
