@@ -47,14 +47,14 @@ image: install
 	@$(BIN)/tweetops model-path >/dev/null 2>&1 || $(BIN)/tweetops run
 	scripts/build_image.sh --bundle "$$($(BIN)/tweetops model-path)"
 
-# Two workers (pytest-xdist), each taking whole test files, so a file's fixtures are built once and every
-# Docker test (all in tests/e2e/test_image.py) shares one daemon. The second run executes every notebook
-# with its defaults (nbval; notebooks/conftest.py trains one shared run); tests/notebooks in the first runs
-# them again with papermill into reports/notebooks/.
 ## check: lint and the tests that start no server, for the loop between edits (about a minute)
 check: install-dev lint
 	$(BIN)/pytest -n 2 --dist loadfile -m "not servers" -q
 
+# Two workers (pytest-xdist), each taking whole test files, so a file's fixtures are built once and every
+# Docker test (all in tests/e2e/test_image.py) shares one daemon. The second run executes every notebook
+# with its defaults (nbval; notebooks/conftest.py trains one shared run); tests/notebooks in the first runs
+# them again with papermill into reports/notebooks/.
 pytest: install-dev
 	$(BIN)/pytest -n 2 --dist loadfile
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
