@@ -47,9 +47,9 @@ image: install
 	@$(BIN)/tweetops model-path >/dev/null 2>&1 || $(BIN)/tweetops run
 	scripts/build_image.sh --bundle "$$($(BIN)/tweetops model-path)"
 
-## check: lint and the tests that start no server, for the loop between edits (about a minute)
+## check: lint and the tests that start no server and train no whole run, for the loop between edits
 check: install-dev lint
-	$(BIN)/pytest -n 2 --dist loadfile -m "not servers" -q
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow" -q
 
 # Two workers (pytest-xdist), each taking whole test files, so a file's fixtures are built once and every
 # Docker test (all in tests/e2e/test_image.py) shares one daemon. The second run executes every notebook

@@ -30,16 +30,16 @@ def make_project(folder: Path) -> Path:
 
 
 # `make check` runs what needs none of these: the quick loop between edits (`make test` runs everything).
-SERVER_FIXTURES = {"postgres_server", "s3_server", "docker_daemon", "page", "start_server", "mlflow_server",
-                   "api_server", "start_ui", "github_api"}
-SLOW_FOLDERS = {"ci", "e2e"}  # the workflows' steps, the whole pipeline and the image
+SLOW_FIXTURES = {"postgres_server", "s3_server", "docker_daemon", "page", "start_server", "mlflow_server",
+                 "api_server", "start_ui", "github_api", "trained_project"}  # real servers, a whole training run
+SLOW_FOLDERS = {"ci", "e2e", "notebooks"}  # the workflows' steps, the pipeline run end to end, the image
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         folder = Path(item.fspath).relative_to(ROOT / "tests").parts[0]
-        if SERVER_FIXTURES & set(item.fixturenames) or folder in SLOW_FOLDERS:
-            item.add_marker(pytest.mark.servers)
+        if SLOW_FIXTURES & set(item.fixturenames) or folder in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
