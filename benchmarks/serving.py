@@ -225,30 +225,42 @@ def python_load(port: int, path: str, headers: dict, bodies: list[bytes], connec
             "errors": errors[0]}
 
 
-def measure(target: Target, args, singles: list[bytes], batches: list[bytes], work: Path) -> list[dict]:
+def measure(chosen: list[Target], args, bodies: dict, work: Path) -> dict[str, list[dict]]:
+    """Every target up at once and measured in turn, run after run: a change in the machine's background
+    load then falls on all of them alike, which keeps their ratios honest on shared cores."""
     load = wrk_load if args.client == "wrk" else python_load
-    port = int(target.env["PORT"])
-    process = start(target, work / f"{target.name}.log")
-    runs = []
+    processes, rss, runs = {}, {}, {t.name: [] for t in chosen}
     try:
-        load(port, target.single_path, target.headers, singles, args.connections, 2, work)  # warm-up
-        load(port, target.batch_path, target.headers, batches, args.connections, 2, work)
-        with PeakRss(process.pid) as rss:
-            for _ in range(args.runs):
+        for target in chosen:
+            print(f"{target.name} ...", flush=True)
+            processes[target.name] = start(target, work / f"{target.name}.log")
+            singles, batches = bodies[target.name]
+            load(int(target.env["PORT"]), target.single_path, target.headers, singles, args.connections, 2, work)
+            load(int(target.env["PORT"]), target.batch_path, target.headers, batches, args.connections, 2, work)
+            rss[target.name] = PeakRss(processes[target.name].pid).__enter__()
+        for _ in range(args.runs):
+            for target in chosen:
+                port, (singles, batches) = int(target.env["PORT"]), bodies[target.name]
                 one = load(port, target.single_path, target.headers, singles, args.connections, args.duration, work)
                 many = load(port, target.batch_path, target.headers, batches, args.connections, args.duration, work)
                 if one["errors"] or many["errors"]:
                     raise SystemExit(f"{target.name} answered with errors ({one['errors']}, {many['errors']}); "
                                      f"see {work / (target.name + '.log')}")
-                runs.append({"single_rps": one["rps"], "single_p99_ms": one["p99_ms"],
-                             "batch_texts_per_second": many["rps"] * BATCH})
-                print(f"  {target.name}: " + ", ".join(f"{k} {v:,.1f}" for k, v in runs[-1].items()), flush=True)
-        if target.name.startswith("tweetops"):
-            print(f"  tweetops history holds {recorded(port)} predictions", flush=True)
+                runs[target.name].append({"single_rps": one["rps"], "single_p99_ms": one["p99_ms"],
+                                          "batch_texts_per_second": many["rps"] * BATCH})
+                print(f"  {target.name}: " + ", ".join(f"{k} {v:,.1f}" for k, v in runs[target.name][-1].items()),
+                      flush=True)
+        for target in chosen:
+            if target.name.startswith("tweetops"):
+                print(f"  {target.name} history holds {recorded(int(target.env['PORT']))} predictions", flush=True)
     finally:
-        stop(process)
-    for run in runs:
-        run["peak_rss_mb"] = rss.peak_mb
+        for name, process in processes.items():
+            if name in rss:
+                rss[name].__exit__(None, None, None)
+            stop(process)
+    for name, target_runs in runs.items():
+        for run in target_runs:
+            run["peak_rss_mb"] = rss[name].peak_mb
     return runs
 
 
@@ -331,11 +343,11 @@ def main() -> None:
               "command": " ".join(["python benchmarks/serving.py", *sys.argv[1:]])}
     with tempfile.TemporaryDirectory(prefix="tweetops-bench-serving-") as folder:
         work = Path(folder)
-        for target in targets(args.targets, model, work, Path(args.mlserver_venv), args.baseline):
-            print(f"{target.name} ...", flush=True)
-            singles = [target.body([t], True) for t in texts[:1000]]
-            batches = [target.body(texts[i:i + BATCH], False) for i in range(0, 50 * BATCH, BATCH)]
-            result["servers"][target.name] = median_run(measure(target, args, singles, batches, work))
+        chosen = targets(args.targets, model, work, Path(args.mlserver_venv), args.baseline)
+        bodies = {t.name: ([t.body([x], True) for x in texts[:1000]],
+                           [t.body(texts[i:i + BATCH], False) for i in range(0, 50 * BATCH, BATCH)]) for t in chosen}
+        for name, runs in measure(chosen, args, bodies, work).items():
+            result["servers"][name] = median_run(runs)
     if args.baseline:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=True)  # its folder is gone
     print("floor ...", flush=True)
