@@ -1,6 +1,6 @@
 """Atomic file writes: a failed run never leaves a half-written artefact where a reader looks.
 
-A temporary file is held under an exclusive lock (flock) by the process that made it, for as
+A temporary file or folder is held under an exclusive lock (flock) by the process that made it, for as
 long as it lives. The lock dies with the process, even on SIGKILL, so the next writer can tell what a
 killed one left behind from what a live one is still writing, and removes only the former. Files are
 created with the mode the umask allows (0o666 & ~umask), like any file a program writes, not mkstemp's 0o600.
@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import stat
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,6 +91,34 @@ def atomic_path(path: str | Path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_folder(parent: str | Path, prefix: str):
+    """A new folder `parent/<prefix><random>`, locked while the block runs and removed after it, whatever
+    happens; the folders killed processes left under the same prefix are removed first."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(parent, f"{glob.escape(prefix)}*")
+    while True:
+        folder = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            continue
+    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    _lock(fd)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
+def scratch_folder(prefix: str):
+    """A private working folder under the system's temporary folder (TMPDIR), see `locked_folder`."""
+    return locked_folder(tempfile.gettempdir(), prefix)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from tweetops.errors import TweetopsError
 from tweetops.io import storage
-from tweetops.io.files import atomic_path
+from tweetops.io.files import atomic_path, scratch_folder
 from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
 from tweetops.model import LABELS
 from tweetops.serving.inference import InputError, Limits, Predictor, load_predictor, validate_text
@@ -33,6 +32,7 @@ log = logging.getLogger("tweetops.batch")
 PROBA_COLUMNS = [f"p_{label}" for label in LABELS]
 ADDED_COLUMNS = ["label", *PROBA_COLUMNS, "error"]
 DEFAULT_CHUNK_SIZE = 10_000
+SCRATCH_PREFIX = "tweetops-batch-"  # under TMPDIR: the S3 input and output while they are transferred
 
 
 @dataclass(frozen=True)
@@ -190,8 +190,8 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
     shard = shard or shard_from_env()
     target = output_target(output_uri, fmt, shard)
     _check_not_input(input_uri, target)
-    with tempfile.TemporaryDirectory(prefix="tweetops-batch-") as scratch, \
-            _local_output(target, Path(scratch)) as out_path, _local_input(input_uri, Path(scratch)) as path:
+    with scratch_folder(SCRATCH_PREFIX) as scratch, _local_output(target, scratch) as out_path, \
+            _local_input(input_uri, scratch) as path:
         reader = open_table(path, fmt, input_uri)
         if reader.columns is not None and text_column not in reader.columns:
             raise TweetopsError(f"{input_uri} has no column {text_column!r}; its columns are "
