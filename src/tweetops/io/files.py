@@ -121,6 +121,18 @@ def scratch_folder(prefix: str):
     return locked_folder(tempfile.gettempdir(), prefix)
 
 
+def publish_tree(source: Path, target: Path) -> None:
+    """Move everything under `source` to the same place under `target`: a folder `target` lacks moves
+    whole (one rename, so a reader never sees it half there), a file replaces its namesake."""
+    for entry in sorted(Path(source).iterdir()):
+        destination = Path(target) / entry.name
+        if entry.is_dir() and destination.is_dir() and not destination.is_symlink():
+            publish_tree(entry, destination)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(entry, destination)
+
+
 def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
