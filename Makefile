@@ -72,5 +72,5 @@ deploy-plan:
 	scripts/deploy_plan.sh
 
 clean:
-	rm -rf data/interim data/processed data/features .pytest_cache .coverage
+	rm -rf data/interim data/processed data/features .tweetops-run-* .pytest_cache .coverage
 	find models reports -mindepth 1 -not -name .gitkeep -exec rm -rf {} +

@@ -26,16 +26,33 @@ def check_run_id(run_id: str) -> str:
 
 @dataclass(frozen=True)
 class Catalog:
+    """`staging` set: the catalog of a whole run in progress (`tweetops run`), whose stages write their data
+    outputs, and the run's own models/<run_id> and reports/<run_id>, under that folder instead of the root;
+    they are published there only when every stage succeeded. What the run reads from elsewhere (the
+    champion, the registry, the history) stays under the root."""
+
     root: Path
+    staging: Path | None = None
+    run_id: str | None = None  # the staged run
+
+    def _home(self, run_id: str | None = None) -> Path:
+        """Where an output lives: the staging folder for the staged run's, else the root."""
+        return self.staging if self.staging and run_id in (None, self.run_id) else self.root
+
+    def published(self, path: Path) -> Path:
+        """Where a staged path will be once the run is published (the path itself when nothing is staged)."""
+        path = Path(path)
+        return self.root / path.relative_to(self.staging) if self.staging and path.is_relative_to(self.staging) \
+            else path
 
     def stamp(self, stage: str) -> Path:
         """Written when a stage finishes: the run id it finished for, and what it returned."""
-        return self.root / "data" / "stages" / f"{stage}.json"
+        return self._home() / "data" / "stages" / f"{stage}.json"
 
     # -- stage 1: data_ingestion ------------------------------------------------------------
     @property
     def interim(self) -> Path:
-        return self.root / "data" / "interim"
+        return self._home() / "data" / "interim"
 
     @property
     def ingested(self) -> Path:
@@ -53,7 +70,7 @@ class Catalog:
     # -- stages 2 and 3: data_preparation, preprocessing ------------------------------------
     @property
     def processed(self) -> Path:
-        return self.root / "data" / "processed"
+        return self._home() / "data" / "processed"
 
     def split(self, part: str) -> Path:
         """train, test or quarantine."""
@@ -70,7 +87,7 @@ class Catalog:
     # -- stages 4 to 6: feature_engineering, clustering, model_training ---------------------
     @property
     def features(self) -> Path:
-        return self.root / "data" / "features"
+        return self._home() / "data" / "features"
 
     @property
     def transformer(self) -> Path:
@@ -93,7 +110,7 @@ class Catalog:
         return self.root / "models"
 
     def bundle(self, run_id: str) -> Path:
-        return self.models / check_run_id(run_id)
+        return self._home(run_id) / "models" / check_run_id(run_id)
 
     @property
     def champion(self) -> Path:
@@ -110,7 +127,7 @@ class Catalog:
         return self.root / "reports"
 
     def report_dir(self, run_id: str) -> Path:
-        return self.reports / check_run_id(run_id)
+        return self._home(run_id) / "reports" / check_run_id(run_id)
 
     def verdict(self, run_id: str) -> Path:
         """The gate's verdict on the run (also in the bundle's manifest), for people and workflows."""

@@ -266,7 +266,7 @@ def main(argv=None) -> int:
         limit_threads()
         return args.func(args)
 
-    return guarded(command)
+    return guarded(command, sigterm=args.command != "serve")  # the server stops gracefully on its own
 
 
 if __name__ == "__main__":

@@ -10,24 +10,13 @@ Anything else is run as a command (`docker run IMAGE tweetops gate ...`, `docker
 from __future__ import annotations
 
 import os
-import signal
 import sys
+
+from tweetops.errors import sigterm_interrupts
 
 USAGE = ("usage: docker run IMAGE serve | batch-predict --input URI --output URI | train | pipeline | monitor "
          "[options]")
 COMMANDS = {"serve": ["serve"], "batch-predict": ["batch-predict"], "pipeline": ["run"], "monitor": ["monitor"]}
-
-
-def _terminate_on_sigterm() -> None:
-    """In a container this process is PID 1, and PID 1 ignores SIGTERM unless it installs a handler.
-
-    Raising KeyboardInterrupt lets the CLI stop cleanly (atomic writes leave nothing half-written)
-    instead of being killed 10-30 s later by SIGKILL. The server installs its own graceful handler.
-    """
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,13 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "train":
-        _terminate_on_sigterm()
-        from tweetops import sagemaker_train
+        # In a container this process is PID 1, which ignores SIGTERM unless it handles it: stop cleanly
+        # now rather than be killed 10-30 s later. The CLI's commands do the same (the server its own way).
+        with sigterm_interrupts():
+            from tweetops import sagemaker_train
 
-        return sagemaker_train.main(rest)
+            return sagemaker_train.main(rest)
     if command in COMMANDS:
-        if command != "serve":
-            _terminate_on_sigterm()
         from tweetops.cli import main as cli_main
 
         return cli_main([*COMMANDS[command], *rest])

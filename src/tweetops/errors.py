@@ -1,17 +1,41 @@
 """The one exception type for errors a user can cause (its message is shown as it is), and how a
 command turns it into one sentence and an exit status."""
+import contextlib
+import signal
 import sys
+import threading
 
 
 class TweetopsError(Exception):
     """A bad path, file, parameter or request: one sentence that says what to do."""
 
 
-def guarded(call, *args) -> int:
-    """Run a command: a TweetopsError becomes `error: <sentence>` on stderr and exit status 2, an
-    interrupt (Ctrl-C, or SIGTERM where the entrypoint maps it) exit status 130; never a traceback."""
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """While the block runs, SIGTERM stops it as Ctrl-C does (KeyboardInterrupt), so `finally` blocks and
+    context managers run: temporary files and folders are removed, atomic writes leave nothing half-written.
+    By default SIGTERM would end the process on the spot; PID 1 in a container would even ignore it."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        return call(*args)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def guarded(call, *args, sigterm: bool = True) -> int:
+    """Run a command: a TweetopsError becomes `error: <sentence>` on stderr and exit status 2, an
+    interrupt (Ctrl-C, or SIGTERM unless `sigterm` is False) exit status 130; never a traceback."""
+    try:
+        with sigterm_interrupts() if sigterm else contextlib.nullcontext():
+            return call(*args)
     except TweetopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -69,3 +69,52 @@ def test_the_command_exits_non_zero_with_one_line_and_no_traceback(tmp_path, csv
     assert done.stderr.strip().splitlines() == [
         "error: AWS_BATCH_JOB_ARRAY_INDEX=9 must be in 0..3 for AWS_BATCH_JOB_ARRAY_SIZE=4; "
         "set the size to the array job's size."]
+
+
+def files_in(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_an_output_under_a_file_is_refused_before_the_model_loads(capsys, tmp_path, csv_input):
+    """--model names nothing: had the model been loaded first, that would be the error."""
+    (tmp_path / "somefile.txt").write_text("kept\n")
+    output = tmp_path / "somefile.txt" / "out.csv"
+    code, err = run_cli(capsys, "--input", str(csv_input), "--output", str(output), "--model", str(tmp_path / "none"))
+    assert code == 2
+    assert err == (f"error: cannot write the output {output}: {tmp_path / 'somefile.txt'} is a file, not a folder; "
+                   "choose another --output.")
+    assert (tmp_path / "somefile.txt").read_text() == "kept\n" and files_in(tmp_path) == ["somefile.txt", "tweets.csv"]
+
+
+@pytest.mark.parametrize("name", ["same", "relative", "symlink", "hard link"])
+def test_the_input_is_never_the_output(capsys, monkeypatch, tmp_path, csv_input, name):
+    monkeypatch.chdir(tmp_path)
+    output = {"same": str(csv_input), "relative": "./sub/../tweets.csv", "symlink": "link.csv",
+              "hard link": "hard.csv"}[name]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(csv_input)
+    os.link(csv_input, tmp_path / "hard.csv")
+    before = csv_input.read_bytes()
+    code, err = run_cli(capsys, "--input", str(csv_input), "--output", output, "--model", str(tmp_path / "none"))
+    assert code == 2
+    assert err == (f"error: the output {output} is the input {csv_input}, and batch-predict never replaces its "
+                   "input; choose another --output.")
+    assert csv_input.read_bytes() == before and files_in(tmp_path) == ["hard.csv", "link.csv", "sub", "tweets.csv"]
+
+
+def unprivileged() -> list[str]:
+    """A command prefix that takes away root's power to write where file modes forbid it."""
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"] if os.geteuid() == 0 else []
+
+
+def test_an_unwritable_output_folder_is_refused_before_the_model_loads(tmp_path, csv_input):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    done = subprocess.run([*unprivileged(), sys.executable, "-m", "tweetops", "batch-predict", "--input",
+                           str(csv_input), "--output", str(locked / "out.csv"), "--model", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"error: cannot write the output {locked / 'out.csv'}: {locked} is not "
+                                        "writable (permission denied); choose another --output."]
+    assert files_in(locked) == []

@@ -1,8 +1,11 @@
 """Each format in and out: every row comes back, bad texts flagged, predictions = Predictor.predict_proba."""
+import csv
 import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.batch.conftest import FORMATS, PROBA, bad_rows, read_output, write_input
@@ -68,3 +71,46 @@ def test_invalid_utf8_is_flagged_not_replaced(tmp_path, predictor):
     assert out["error"].tolist() == ["", "line 3 is not valid UTF-8.", ""]
     assert out["text"].tolist() == ["what a lovely day", "caf\ufffd was awful", "a, quoted\ntext"]
     assert out["label"].iloc[1] == "" and out["label"].iloc[2] in LABELS
+
+
+# Per format: rows whose text has a NUL, bytes that are not UTF-8, or a lone surrogate, among good ones.
+NUL = "text has a NUL character (U+0000) at character 4; remove it."
+TEXTS = [b"what a lovely day", b"nul \x00 here", b"caf\xe9 was awful", b"lone \xed\xa0\x80 surrogate", b"a fine end"]
+
+
+def odd_input(fmt: str, path):
+    """`TEXTS` as `fmt`, as a careless writer would store them; returns each row's expected error."""
+    if fmt == "csv":
+        path.write_bytes(b"id,text\n" + b"".join(b"%d,%s\n" % (i, t) for i, t in enumerate(TEXTS)))
+        return [None, NUL, "line 4 is not valid UTF-8.", "line 5 is not valid UTF-8.", None]
+    if fmt == "jsonl":  # raw bytes, and the escapes JSON allows: \u0000 and a lone \udc80, in a value or a key
+        path.write_bytes(b'{"id": 0, "text": "what a lovely day"}\n{"id": 1, "text": "nul \\u0000 here"}\n'
+                         b'{"id": 2, "text": "caf\xe9 was awful"}\n{"id": 3, "text": "lone \\udc80 surrogate"}\n'
+                         b'{"id": 4, "text": "a fine end", "\\ud800": 1}\n')
+        return [None, NUL, "line 3 is not valid UTF-8.", "line 4 is not valid UTF-8.", "line 5 is not valid UTF-8."]
+    texts = pa.array(TEXTS, type=pa.binary()).view(pa.string())  # a string column a writer did not check
+    pq.write_table(pa.table({"id": list(range(len(TEXTS))), "text": texts}), path)
+    return [None, NUL, "line 3 is not valid UTF-8.", "line 4 is not valid UTF-8.", None]
+
+
+def output_rows(path, fmt: str) -> list[dict]:
+    if fmt == "csv":
+        with open(path, encoding="utf-8", newline="") as handle:
+            return [{**row, "label": row["label"] or None, "error": row["error"] or None}
+                    for row in csv.DictReader(handle)]
+    if fmt == "jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return pq.read_table(path).to_pylist()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_nul_lone_surrogates_and_bytes_that_are_not_utf8_are_flagged_rows(tmp_path, predictor, fmt):
+    """Each keeps its row and place, with the reason; no row is dropped, no text changes silently."""
+    errors = odd_input(fmt, tmp_path / f"odd.{fmt}")
+    summary = batch.run(str(tmp_path / f"odd.{fmt}"), str(tmp_path / f"out.{fmt}"), predictor=predictor)
+    assert (summary["rows_in"], summary["rows_out"], summary["rows_flagged"]) == (5, 5, sum(map(bool, errors)))
+    out = output_rows(tmp_path / f"out.{fmt}", fmt)
+    assert [row["error"] for row in out] == errors
+    assert [str(row["id"]) for row in out] == ["0", "1", "2", "3", "4"]
+    assert [row["label"] is not None for row in out] == [error is None for error in errors]
+    assert out[1]["text"] == "nul \x00 here" and out[2]["text"] == "caf\ufffd was awful"  # shown, never predicted

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tweetops.errors import TweetopsError
@@ -71,6 +73,28 @@ def test_csv_goes_through_the_csv_module(tmp_path):
     assert [r["text"] for c in headerless.chunks(5) for r in c.native] == ["one, two, three", "four"]
     with pytest.raises(TweetopsError, match="is empty; a CSV input needs a header row"):
         open_table(b"\n\n", "csv", "empty.csv")
+
+
+def test_a_parquet_string_column_holding_bytes_that_are_not_utf8_gives_flagged_rows(tmp_path):
+    """Its writer did not check them: the reader flags those rows, in chunks and whole, and fails on none."""
+    texts = pa.array([b"fine", b"caf\xe9", None, b"\xed\xa0\x80 lone"], type=pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"id": ["1", "2", "3", "4"], "text": texts}), tmp_path / "t.parquet", row_group_size=2)
+    reader = open_table(tmp_path / "t.parquet", "parquet", "t.parquet")
+    chunks = list(reader.chunks(3, 1))
+    assert [c.rows for c in chunks] == [[2, 3], [4]]  # rows 2 to 4, in chunks of at most 3
+    assert [e for c in chunks for e in c.errors] == [NOT_UTF8, None, NOT_UTF8]
+    assert [t for c in chunks for t in c.column("text")] == ["caf\ufffd", None, "\ufffd\ufffd\ufffd lone"]
+    frame = reader.frame()
+    assert frame["ingest_error"].fillna("-").tolist() == ["-", NOT_UTF8, "-", NOT_UTF8]
+    assert frame["text"].fillna("-").tolist() == ["fine", "caf\ufffd", "-", "\ufffd\ufffd\ufffd lone"]
+
+
+def test_a_nul_in_text_is_its_rows_problem_not_the_files(tmp_path):
+    """Binary files are refused whole; a text file whose first line holds a NUL is read (serving flags it)."""
+    for fmt, data in [("csv", b"text\nnul \x00 here\nfine\n"), ("tsv", b"1\t0\tnul \x00 here\n2\t1\tfine\n"),
+                      ("jsonl", b'{"text": "nul \\u0000 here"}\n{"text": "fine"}\n')]:
+        chunk = next(open_table(data, fmt, f"t.{fmt}").chunks(5))
+        assert chunk.column("text") == ["nul \x00 here", "fine"] and chunk.errors == [None, None], fmt
 
 
 def test_whole_file_errors_are_one_sentence(tmp_path):

@@ -12,6 +12,7 @@ import joblib
 import pytest
 
 from tests.release.seal import reseal
+from tweetops import cli
 from tweetops.errors import TweetopsError
 from tweetops.model.bundle import (CHECKSUM_FILE, MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, digest, load_bundle,
                                    save_bundle, verify_bundle)
@@ -118,3 +119,25 @@ def test_with_a_key_a_resealed_forgery_or_an_unsigned_bundle_is_refused(signed, 
         load_bundle(signed)
     with pytest.raises(TweetopsError, match="is not signed"):
         load_bundle(bundle)  # the session's bundle was trained without a key
+
+
+@pytest.mark.parametrize("content, what", [("[]", "is not a JSON object"), ('"x"', "is not a JSON object"),
+                                           ("null", "is not a JSON object"), ("{}", None)])
+def test_a_manifest_of_the_wrong_shape_is_one_sentence_and_exit_status_2(bundle, tmp_path, capsys, content, what):
+    """Whichever command meets it: the serving ones, the gate, and a champion found by the project."""
+    if what is None:  # an object, but its gate (read before the seal is checked, to list bundles) is not
+        content, what = json.dumps({**manifest_of(bundle), "gate": "x"}), "has a gate that is not a JSON object"
+    (bundle / MANIFEST_FILE).write_text(content)
+    (tmp_path / "texts.csv").write_text("text\nwhat a lovely day\n")
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "champion").symlink_to(bundle)
+    (project / "params.yaml").write_text("")
+    sentence = f"error: {bundle / MANIFEST_FILE} {what}; the bundle is damaged."
+    for args in (["model-path", "--model", str(bundle)], ["gate", "--bundle", str(bundle)],
+                 ["batch-predict", "--input", str(tmp_path / "texts.csv"), "--output", str(tmp_path / "out.csv"),
+                  "--model", str(bundle)]):
+        assert cli.main(args) == 2
+        assert capsys.readouterr().err.splitlines() == [sentence], args
+    assert cli.main(["model-path", "--params", str(project / "params.yaml")]) == 2
+    assert capsys.readouterr().err.splitlines() == [sentence.replace(str(bundle), str(project / "models" / "champion"))]

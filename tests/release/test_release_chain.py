@@ -254,7 +254,7 @@ def test_a_champion_that_does_not_verify_stops_training_and_an_older_one_lets_th
     manifest = read_json(project / "models" / first / "manifest.json")
     del manifest["bundle_format"]  # a champion made by the tweetops before this layout
     reseal(project / "models" / first, manifest)
-    code, out, _ = cli(project, "stage", "model_training", capsys=capsys)
+    code, out, _ = cli(project, "run", capsys=capsys)  # the failed run left nothing to resume: a new attempt
     verdict = read_json(project / "models" / "judged" / "manifest.json")["gate"]
     assert code == 0 and verdict["promote"] and verdict["against"] == "baselines" and verdict["champion"] == first
     assert verdict["reasons"][0].startswith(f"the champion {first} could not be scored (the model at ")

@@ -10,6 +10,7 @@ added, in the chunk's own format, so a Parquet schema or a JSON object comes bac
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -33,6 +34,7 @@ COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
 STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
 NOT_UTF8 = "line is not valid UTF-8"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ODD = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\ufffd]")  # what no text holds (tabs, line breaks, ESC it may)
 
 
 def detect_format(uri: str, declared: str = "auto") -> str:
@@ -75,9 +77,9 @@ def _valid(value) -> tuple[object, bool]:
     """(the value with lone surrogates replaced, whether it had none): they cannot be encoded as UTF-8."""
     if isinstance(value, str):
         return (value, True) if not _SURROGATE.search(value) else (_SURROGATE.sub("\ufffd", value), False)
-    if isinstance(value, dict):
-        pairs = [(k, _valid(v)) for k, v in value.items()]
-        return {k: v for k, (v, _) in pairs}, all(ok for _, (_, ok) in pairs)
+    if isinstance(value, dict):  # a key may hold one too
+        pairs = [(_valid(k), _valid(v)) for k, v in value.items()]
+        return {k: v for (k, _), (v, _) in pairs}, all(a and b for (_, a), (_, b) in pairs)
     if isinstance(value, list):
         items = [_valid(v) for v in value]
         return [v for v, _ in items], all(ok for _, ok in items)
@@ -97,10 +99,16 @@ class Reader:
         return io.BytesIO(self.source) if isinstance(self.source, (bytes, bytearray)) else open(self.source, "rb")
 
     def _check_text(self) -> None:
+        """Refuse a binary file (compressed, an image, UTF-16): a NUL in its first 4 KiB, among many bytes no
+        text holds. A stray NUL or bad byte in text is its row's problem: that row is flagged, the file read."""
         with self._open() as handle:
-            if b"\x00" in handle.read(4096):
-                raise TweetopsError(f"{self.name} looks binary, not {self.format.upper()} text; check the file and "
-                                    "its format.")
+            sample = handle.read(4096)
+        if b"\x00" not in sample:
+            return
+        text = codecs.getincrementaldecoder("utf-8")("replace").decode(sample)  # a character cut at the end is fine
+        if len(_ODD.findall(text)) * 10 > len(text):
+            raise TweetopsError(f"{self.name} looks binary, not {self.format.upper()} text; check the file and its "
+                                "format.")
 
     def _records(self):
         raise NotImplementedError
@@ -283,6 +291,31 @@ class CsvReader(Reader):
             yield line, record, error
 
 
+def _utf8_repaired(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[str | None]]:
+    """The batch, and each row's error: a Parquet string column may hold bytes that are not UTF-8 (its
+    writer does not check); those cells are decoded with U+FFFD, as the text formats' are, and their rows
+    flagged, so the row keeps its place and no reader or writer fails on it."""
+    errors = [None] * batch.num_rows
+    for index, field in enumerate(batch.schema):
+        large = pa.types.is_large_string(field.type)
+        if not (large or pa.types.is_string(field.type)):
+            continue
+        try:
+            batch.column(index).validate(full=True)  # in C: the usual, valid case costs no Python per cell
+            continue
+        except pa.ArrowInvalid:
+            pass
+        cells = []
+        for row, raw in enumerate(batch.column(index).view(pa.large_binary() if large else pa.binary()).to_pylist()):
+            try:
+                cells.append(None if raw is None else raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                cells.append(raw.decode("utf-8", "replace"))
+                errors[row] = NOT_UTF8
+        batch = batch.set_column(index, field, pa.array(cells, type=field.type))
+    return batch, errors
+
+
 class ParquetReader(Reader):
     format = "parquet"
 
@@ -314,21 +347,26 @@ class ParquetReader(Reader):
         for batch in self.file.iter_batches(batch_size=size, row_groups=groups, use_threads=False):
             lo, hi = max(start - position, 0), min(stop - position, batch.num_rows)
             if hi > lo:
-                part = batch.slice(lo, hi - lo)
-                yield Chunk(part, list(range(position + lo + 1, position + hi + 1)), [None] * part.num_rows)
+                part, errors = _utf8_repaired(batch.slice(lo, hi - lo))
+                yield Chunk(part, list(range(position + lo + 1, position + hi + 1)), errors)
             position += batch.num_rows
             if position >= stop:
                 return
 
     def frame(self) -> pd.DataFrame:
+        batches, errors = [], []
         try:
-            frame = self.file.read().to_pandas()
+            for batch in self.file.iter_batches():
+                batch, bad = _utf8_repaired(batch)
+                batches.append(batch)
+                errors += bad
+            frame = pa.Table.from_batches(batches, schema=self.schema).to_pandas()
         except (pa.ArrowException, OSError) as exc:
             raise TweetopsError(f"{self.name} is not a readable Parquet file ({type(exc).__name__}).") from exc
         if frame.empty:
             raise TweetopsError(f"{self.name} holds no data rows.")
         frame.insert(0, "source_row", range(1, len(frame) + 1))
-        frame["ingest_error"] = None
+        frame["ingest_error"] = errors
         return frame
 
 

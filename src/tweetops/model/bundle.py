@@ -133,6 +133,8 @@ def _read_manifest(folder: Path) -> tuple[dict, bytes]:
     if manifest.get("bundle_format") != FORMAT:
         raise OlderBundle(f"the model at {folder} was made by an older tweetops (bundle format "
                           f"{manifest.get('bundle_format', 1)}, this one reads {FORMAT}); {RETRAIN}.")
+    if not isinstance(manifest.get("gate") or {}, dict):  # listings read it before any hash is checked
+        raise TweetopsError(f"{folder / MANIFEST_FILE} has a gate that is not a JSON object; the bundle is damaged.")
     return manifest, data
 
 

@@ -76,7 +76,7 @@ def stage(run: Run) -> dict:
     record(run)
     log.info("ingested %s rows (%s with parse errors) from %s, sha256 %s, run id %s",
              f"{facts['rows']:,}", facts["rows_with_errors"], source, sha256[:12], run.run_id)
-    return {**facts, "output": str(run.catalog.ingested)}
+    return {**facts, "output": str(run.catalog.published(run.catalog.ingested))}
 
 
 def main(argv=None) -> int:

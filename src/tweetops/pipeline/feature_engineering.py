@@ -79,8 +79,9 @@ def stage(run: Run) -> dict:
     log.info("features: %s columns (%s), train %s x test %s", X_train.shape[1], sizes, X_train.shape[0],
              X_test.shape[0])
     return {"n_features": int(X_train.shape[1]), "blocks": sizes, "train_rows": int(X_train.shape[0]),
-            "test_rows": int(X_test.shape[0]), "transformer": str(catalog.transformer),
-            "train": str(catalog.matrix("train")), "test": str(catalog.matrix("test"))}
+            "test_rows": int(X_test.shape[0]), "transformer": str(catalog.published(catalog.transformer)),
+            "train": str(catalog.published(catalog.matrix("train"))),
+            "test": str(catalog.published(catalog.matrix("test")))}
 
 
 def main(argv=None) -> int:

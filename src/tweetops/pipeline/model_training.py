@@ -145,10 +145,11 @@ def load_inputs(catalog: Catalog) -> dict:
 
 def stage(run: Run) -> dict:
     p, catalog = run.params.training, run.catalog
-    if catalog.bundle(run.run_id).exists():
-        raise TweetopsError(f"{catalog.bundle(run.run_id)} exists already, and a bundle is never rewritten (its digest "
-                            "is what a registry publishes); start a new run from data_ingestion, or delete that "
-                            "folder if it was never published.")
+    final = catalog.published(catalog.bundle(run.run_id))
+    if final.exists():
+        raise TweetopsError(f"{final} exists already, and a bundle is never rewritten (its digest is what a registry "
+                            "publishes); start a new run from data_ingestion, or delete that folder if it was never "
+                            "published.")
     d = load_inputs(catalog)
     train, test, X, X_test = d["train"], d["test"], d["X_train"], d["X_test"]
 
@@ -201,11 +202,12 @@ def stage(run: Run) -> dict:
                          extra_files={CARD_FILE: card, REFERENCE_FILE: ref})
     write_json(catalog.verdict(run.run_id), manifest["gate"])
     logged = tracking.log_training(run.params, catalog, bundle, report_dir)
-    log.info("model bundle %s; reports %s; gate: %s", bundle, report_dir, manifest["gate"]["sentence"])
-    return {"run_id": run.run_id, "bundle": str(bundle), "reports": str(report_dir),
+    log.info("model bundle %s; reports %s; gate: %s", final, catalog.published(report_dir),
+             manifest["gate"]["sentence"])
+    return {"run_id": run.run_id, "bundle": str(final), "reports": str(catalog.published(report_dir)),
             "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "headline": render.headline(manifest),
             "baselines": {k: v["macro_f1"] for k, v in rivals.items()}, "ablation_used": abl["used"],
-            "gate": manifest["gate"], "mlflow_run_id": logged, "files": [str(w) for w in written]}
+            "gate": manifest["gate"], "mlflow_run_id": logged, "files": [str(catalog.published(w)) for w in written]}
 
 
 def main(argv=None) -> int:

@@ -42,13 +42,15 @@ class Request:
     overrides: dict = field(default_factory=dict)
     root: str | Path | None = None
     run_id: str | None = None  # a new run's id (default: TWEETOPS_RUN_ID, GITHUB_RUN_ID, else the UTC time)
+    staging: Path | None = None  # where a whole run writes until it is published (see Catalog)
 
     def asked(self) -> dict:
         """Overrides from the environment, then from the flags (which win); unset ones left out."""
         return {**environment_overrides(), **{k: v for k, v in self.overrides.items() if v is not None}}
 
     def catalog(self) -> Catalog:
-        return Catalog(Path(self.root) if self.root else project_root(self.params_file))
+        root = Path(self.root) if self.root else project_root(self.params_file)
+        return Catalog(root, self.staging, self.run_id) if self.staging else Catalog(root)
 
 
 @dataclass(frozen=True)

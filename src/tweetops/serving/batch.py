@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from tweetops.errors import TweetopsError
 from tweetops.io import storage
-from tweetops.io.files import atomic_path
+from tweetops.io.files import atomic_path, scratch_folder
 from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
 from tweetops.model import LABELS
 from tweetops.serving.inference import InputError, Limits, Predictor, load_predictor, validate_text
@@ -32,6 +32,7 @@ log = logging.getLogger("tweetops.batch")
 PROBA_COLUMNS = [f"p_{label}" for label in LABELS]
 ADDED_COLUMNS = ["label", *PROBA_COLUMNS, "error"]
 DEFAULT_CHUNK_SIZE = 10_000
+SCRATCH_PREFIX = "tweetops-batch-"  # under TMPDIR: the S3 input and output while they are transferred
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,32 @@ def _check_uri(uri: str, role: str) -> None:
         raise TweetopsError(f"the {role} {uri} must be a local path or an s3:// URI.")
 
 
+def _check_not_input(input_uri: str, output: str) -> None:
+    """batch-predict never writes over its input, whatever names the same file (a link, a relative path)."""
+    if "s3" in (storage.scheme_of(input_uri), storage.scheme_of(output)):
+        same = storage.scheme_of(input_uri) == storage.scheme_of(output) and \
+            storage.split_s3(input_uri) == storage.split_s3(output)
+    else:
+        source, target = storage.local_path(input_uri), storage.local_path(output)
+        same = source.resolve() == target.resolve() or (
+            source.exists() and target.exists() and os.path.samefile(source, target))
+    if same:
+        raise TweetopsError(f"the output {output} is the input {input_uri}, and batch-predict never replaces its "
+                            "input; choose another --output.")
+
+
+def _cannot_write(path: Path, exc: OSError) -> TweetopsError:
+    """One sentence for an output that cannot be created: under a file, in a folder we may not write, ..."""
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        why = f"{blocker} is a file, not a folder"
+    elif isinstance(exc, PermissionError):
+        why = f"{path.parent if path.parent.is_dir() else blocker} is not writable (permission denied)"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return TweetopsError(f"cannot write the output {path}: {why}; choose another --output.")
+
+
 @contextlib.contextmanager
 def _local_input(uri: str, scratch: Path):
     if storage.scheme_of(uri) == "s3":
@@ -138,7 +165,12 @@ def _local_output(uri: str, scratch: Path):
         yield path
         storage.upload_file(path, uri)
         return
-    with atomic_path(storage.local_path(uri)) as tmp:
+    path = storage.local_path(uri)
+    with contextlib.ExitStack() as stack:
+        try:  # made now, before the model loads, so an output that cannot be written is said at once
+            tmp = stack.enter_context(atomic_path(path))
+        except OSError as exc:
+            raise _cannot_write(path, exc) from None
         yield tmp
 
 
@@ -157,8 +189,9 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         raise TweetopsError(f"cannot tell the format of {input_uri}; batch-predict reads .csv, .jsonl or .parquet.")
     shard = shard or shard_from_env()
     target = output_target(output_uri, fmt, shard)
-    with tempfile.TemporaryDirectory(prefix="tweetops-batch-") as scratch, \
-            _local_input(input_uri, Path(scratch)) as path:
+    _check_not_input(input_uri, target)
+    with scratch_folder(SCRATCH_PREFIX) as scratch, _local_output(target, scratch) as out_path, \
+            _local_input(input_uri, scratch) as path:
         reader = open_table(path, fmt, input_uri)
         if reader.columns is not None and text_column not in reader.columns:
             raise TweetopsError(f"{input_uri} has no column {text_column!r}; its columns are "
@@ -171,9 +204,8 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         limit = Limits.from_environment().max_chars
         rows_out = flagged = 0
         began = time.perf_counter()
-        with _local_output(target, Path(scratch)) as out_path, \
-                tqdm(total=stop - start, unit="rows", desc=f"shard {shard.index + 1}/{shard.size}",
-                     disable=None) as bar:
+        with tqdm(total=stop - start, unit="rows", desc=f"shard {shard.index + 1}/{shard.size}",
+                  disable=None) as bar:
             writer = open_writer(reader, out_path, ADDED_COLUMNS)
             try:
                 for chunk in reader.chunks(chunk_size, start, stop):
