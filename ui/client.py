@@ -61,7 +61,8 @@ class Client:
         self.timeout = timeout
         self.session = requests.Session()
         if api_key:
-            self.session.headers["X-API-Key"] = api_key
+            # As UTF-8 bytes, which the API compares keys as (requests would send a str as latin-1).
+            self.session.headers["X-API-Key"] = api_key.encode()
 
     @classmethod
     def from_env(cls) -> "Client":

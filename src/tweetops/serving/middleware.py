@@ -77,7 +77,7 @@ class EdgeMiddleware:
 
         try:
             reason = None if scope["path"] in auth.OPEN_PATHS else auth.check(
-                self.keys, _text(headers.get(b"x-api-key")), _text(headers.get(b"authorization")))
+                self.keys, headers.get(b"x-api-key"), headers.get(b"authorization"))
             if reason:
                 return await send_json(send_with_id, 401, {"detail": reason},
                                        [(b"www-authenticate", b'Bearer realm="tweetops"')])
@@ -92,10 +92,6 @@ class EdgeMiddleware:
             await self.app(scope, _replay(body, receive), send_with_id)
         finally:
             metrics.observe_request(self._route_label(scope), scope["method"], status, time.perf_counter() - start)
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value else None
 
 
 def _replay(body: bytes, receive):
