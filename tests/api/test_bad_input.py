@@ -103,3 +103,12 @@ def test_bad_history_queries_are_422(client):
     response = client.get("/predictions", params={"since": "0001-01-01T00:00:00+05:00"})
     assert (response.status_code, response.json()["detail"]) == (
         422, "since is out of range; send an ISO time such as 2026-01-31T12:00:00Z.")
+
+
+def test_a_request_with_more_than_100_headers_is_431(client):
+    sent = len(client.build_request("GET", "/ping").headers)  # the client's own: host, accept, user-agent, ...
+    extra = {f"x-extra-{i}": "1" for i in range(100 - sent)}
+    assert client.get("/ping", headers=extra).status_code == 200
+    response = client.get("/ping", headers={**extra, "x-one-more": "1"})
+    assert (response.status_code, response.json()) == (
+        431, {"detail": "the request has 101 headers; the limit is 100, so send fewer."})
