@@ -99,10 +99,26 @@ def test_bad_history_queries_are_422(client):
         "query.label: Input should be 'negative', 'neutral' or 'positive'")
     assert client.get("/predictions", params={"limit": 0}).status_code == 422
     assert client.get("/predictions", params={"offset": -1}).status_code == 422
-    assert client.get("/predictions", params={"since": "yesterday"}).status_code == 422
-    response = client.get("/predictions", params={"since": "0001-01-01T00:00:00+05:00"})
+
+
+@pytest.mark.parametrize("moment", ["yesterday", "2026-01-31", "2026-01-31T12:00:00", "2026-01-31 12:00:00Z",
+                                    "1769860800", "0.5"])
+def test_history_times_must_be_rfc_3339_as_the_schema_says(client, moment):
+    response = client.get("/predictions", params={"since": moment})
     assert (response.status_code, response.json()["detail"]) == (
-        422, "since is out of range; send an ISO time such as 2026-01-31T12:00:00Z.")
+        422, "query.since: not an RFC 3339 time; send one with its offset, such as 2026-01-31T12:00:00Z.")
+
+
+def test_history_times_at_the_calendars_ends_mean_before_or_after_every_record(client, service):
+    client.post("/predict", json={"text": "a day to remember"})
+    service.history.flush()
+    everything = client.get("/predictions", params={"limit": 1}).json()["total"]
+    assert everything >= 1
+    first, last = "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"  # past datetime's range in UTC
+    assert client.get("/predictions", params={"since": first, "limit": 1}).json()["total"] == everything
+    assert client.get("/predictions", params={"until": first, "limit": 1}).json()["total"] == 0
+    assert client.get("/predictions", params={"since": last, "limit": 1}).json()["total"] == 0
+    assert client.get("/predictions", params={"until": last, "limit": 1}).json()["total"] == everything
 
 
 def test_a_request_with_more_than_100_headers_is_431(client):

@@ -22,7 +22,7 @@ from tweetops.serving.history import HistoryUnavailable
 from tweetops.serving.inference import InputError, ModelChoice
 from tweetops.serving.middleware import EdgeMiddleware
 from tweetops.serving.schemas import BatchResponse, Health, HistoryPage, Label, PredictResponse, Problem
-from tweetops.serving.schemas import request_models
+from tweetops.serving.schemas import Moment, request_models
 from tweetops.serving.service import Service
 
 log = logging.getLogger("tweetops.api")
@@ -152,13 +152,12 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
 
     @app.get("/predictions", response_model=HistoryPage, tags=["history"], responses=ERRORS)
     async def predictions(svc: Ready, label: Label | None = None,
-                          since: Annotated[datetime.datetime | None, Query(description="ISO time, inclusive")] = None,
-                          until: Annotated[datetime.datetime | None, Query(description="ISO time, exclusive")] = None,
+                          since: Annotated[Moment | None, Query(description="RFC 3339 time, inclusive")] = None,
+                          until: Annotated[Moment | None, Query(description="RFC 3339 time, exclusive")] = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                           offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0):
         """Recorded predictions, newest first (records reach the database within about a second)."""
-        window = {name: _as_utc(name, value) for name, value in (("since", since), ("until", until))}
-        page = await run_in_threadpool(svc.history.query, label, window["since"], window["until"], limit, offset)
+        page = await run_in_threadpool(svc.history.query, label, _as_utc(since), _as_utc(until), limit, offset)
         return JSON(page)
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
@@ -191,14 +190,14 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
     return app
 
 
-def _as_utc(name: str, moment: datetime.datetime | None) -> datetime.datetime | None:
+def _as_utc(moment: datetime.datetime | None) -> datetime.datetime | None:
     if moment is None:
         return None
     try:
-        return moment.astimezone(datetime.timezone.utc) if moment.tzinfo else moment.replace(
-            tzinfo=datetime.timezone.utc)
-    except OverflowError:
-        raise InputError(f"{name} is out of range; send an ISO time such as 2026-01-31T12:00:00Z.")
+        return moment.astimezone(datetime.timezone.utc)
+    except OverflowError:  # within a day of year 1 or 9999: before or after every record, as the calendar's end is
+        end = datetime.datetime.min if moment.year == 1 else datetime.datetime.max
+        return end.replace(tzinfo=datetime.timezone.utc)
 
 
 def _output_type(accept: str | None, content_type: str | None) -> str:

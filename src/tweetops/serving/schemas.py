@@ -3,14 +3,27 @@ the same, and the request models are built from the served Limits, so /openapi.j
 the server enforces."""
 from __future__ import annotations
 
-from typing import Literal
+import datetime
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from tweetops.model import LABELS
 from tweetops.serving.inference import InputError, Limits, validate_batch, validate_text
 
 Label = Literal[LABELS]
+# RFC 3339, which `format: date-time` promises, and nothing looser (no bare dates, no Unix seconds, no local times).
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(value):
+    if isinstance(value, str) and RFC3339.fullmatch(value):
+        return value
+    raise ValueError("not an RFC 3339 time; send one with its offset, such as 2026-01-31T12:00:00Z.")
+
+
+Moment = Annotated[datetime.datetime, BeforeValidator(_rfc3339)]
 
 
 def _checked(check, *args):
