@@ -8,48 +8,41 @@ Accepted bodies (one text per instance):
 """
 from __future__ import annotations
 
-import orjson
-
 from tweetops.errors import TweetopsError
 from tweetops.io.tables import at_line, open_table
+from tweetops.serving import bodies
 from tweetops.serving.inference import InputError, Limits, validate_batch
 from tweetops.settings import environment
 
-JSON, JSONLINES, CSV = "application/json", "application/jsonlines", "text/csv"
+JSON, JSONLINES, CSV = bodies.JSON, "application/jsonlines", "text/csv"
 CONTENT_TYPES = (JSON, JSONLINES, CSV)
 ALIASES = {"application/jsonl": JSONLINES, "application/x-jsonlines": JSONLINES}
 
 
-class UnsupportedMediaType(InputError):
-    """A Content-Type /invocations does not read."""
-
-
 def media_type(header: str | None) -> str:
-    """The bare media type of a Content-Type or Accept value ('' when absent)."""
-    value = (header or "").split(";", 1)[0].strip().lower()
+    """The bare media type of a Content-Type or Accept value ('' when absent), JSON lines' aliases as one."""
+    value = bodies.media_type(header)
     return ALIASES.get(value, value)
 
 
-def _instance_text(instance, where: str):
+def _instance_text(instance, i: int, where: tuple):
     if isinstance(instance, dict):
         if "text" not in instance:
-            raise InputError(f"{where}: an object instance needs a \"text\" field.")
+            raise InputError(f"instances[{i}]: an object instance needs a \"text\" field.", loc=(*where, i))
         return instance["text"]
     return instance
 
 
-def _json_instances(body: bytes) -> list:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"the body is not valid JSON ({exc}); send {{\"instances\": [...]}} or a list.")
-    if isinstance(payload, dict):
-        if "instances" not in payload:
-            raise InputError("a JSON object body needs an \"instances\" list; send {\"instances\": [\"text\", ...]}.")
-        payload = payload["instances"]
-    if not isinstance(payload, list):
-        raise InputError("the JSON body must be {\"instances\": [...]} or a list of instances.")
-    return payload
+def _json_instances(body: bytes) -> tuple[list, tuple]:
+    """A JSON body's instances, and where they are in it: ("instances",), or () for a bare list."""
+    payload = bodies.read_json(body, '{"instances": [...]} or a list')
+    if isinstance(payload, list):
+        return payload, ()
+    if isinstance(payload, dict) and "instances" not in payload:
+        raise InputError("a JSON object body needs an \"instances\" list; send {\"instances\": [\"text\", ...]}.")
+    if isinstance(payload, dict) and isinstance(payload["instances"], list):
+        return payload["instances"], ("instances",)
+    raise InputError("the JSON body must be {\"instances\": [...]} or a list of instances.")
 
 
 def _table_instances(body: bytes, fmt: str, hint: str) -> list:
@@ -72,17 +65,20 @@ def _table_instances(body: bytes, fmt: str, hint: str) -> list:
 def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> list[str]:
     """The validated texts of an /invocations request, or an InputError saying what to fix."""
     kind = media_type(content_type) or JSON  # SageMaker clients may omit it; JSON is the default
+    where = None  # where the texts are in a JSON body; a line-based body's errors name the line instead
     if kind == JSON:
-        instances = _json_instances(body)
+        instances, where = _json_instances(body)
+        texts = [_instance_text(instance, i, where) for i, instance in enumerate(instances)]
     elif kind == JSONLINES:
-        return validate_batch(_table_instances(body, "jsonl", "send one string or {\"text\": ...} a line."),
-                              limits)
+        texts = _table_instances(body, "jsonl", "send one string or {\"text\": ...} a line.")
     elif kind == CSV:
-        return validate_batch(_table_instances(body, "csv", "send UTF-8 text, one text per record."), limits)
+        texts = _table_instances(body, "csv", "send UTF-8 text, one text per record.")
     else:
-        raise UnsupportedMediaType(f"Content-Type {kind} is not supported; use one of {', '.join(CONTENT_TYPES)}.")
-    texts = [_instance_text(instance, f"instances[{i}]") for i, instance in enumerate(instances)]
-    return validate_batch(texts, limits)
+        raise bodies.unsupported(kind, CONTENT_TYPES)
+    try:
+        return validate_batch(texts, limits)
+    except InputError as exc:
+        raise InputError(str(exc), loc=() if where is None else (*where, *exc.loc)) from None
 
 
 def execution_parameters() -> dict:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from tweetops.model import LABELS
-from tweetops.serving.inference import InputError, Limits, validate_batch, validate_text
+from tweetops.serving.inference import Limits, validate_batch, validate_text
 
 Label = Literal[LABELS]
 # RFC 3339, which `format: date-time` promises, and nothing looser (no bare dates, no Unix seconds, no local times).
@@ -26,35 +26,31 @@ def _rfc3339(value):
 Moment = Annotated[datetime.datetime, BeforeValidator(_rfc3339)]
 
 
-def _checked(check, *args):
-    try:
-        return check(*args)
-    except InputError as exc:
-        raise ValueError(str(exc)) from None  # pydantic turns it into a 422 with this message
-
-
 def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
-    """(PredictRequest, BatchRequest) enforcing and documenting these limits."""
+    """(PredictRequest, BatchRequest) enforcing and documenting these limits; `shape` is the body to ask for when
+    one cannot be read."""
     text_schema = {"type": "string", "minLength": 1, "maxLength": limits.max_chars}
 
     class PredictRequest(BaseModel):
         model_config = ConfigDict(json_schema_extra={"examples": [{"text": "I love my new phone :)"}]})
+        shape: ClassVar[str] = '{"text": "..."}'
         text: str = Field(description="The tweet to classify.", json_schema_extra=text_schema)
 
         @field_validator("text", mode="before")
         @classmethod
         def _text(cls, value):
-            return _checked(validate_text, value, limits.max_chars)
+            return validate_text(value, limits.max_chars)  # an InputError is a ValueError: pydantic's 422
 
     class BatchRequest(BaseModel):
         model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["great day!", "worst service ever"]}]})
+        shape: ClassVar[str] = '{"texts": ["..."]}'
         texts: list[str] = Field(description=f"Up to {limits.max_batch} tweets.", min_length=1,
                                  max_length=limits.max_batch, json_schema_extra={"items": text_schema})
 
         @field_validator("texts", mode="before")
         @classmethod
         def _texts(cls, value):
-            return _checked(validate_batch, value, limits)
+            return validate_batch(value, limits)
 
     return PredictRequest, BatchRequest
 
@@ -104,5 +100,18 @@ class HistoryPage(BaseModel):
 
 
 class Problem(BaseModel):
+    """FastAPI's HTTPException body: one sentence."""
+
     detail: str
-    errors: list[str] | None = None
+
+
+class Invalid(BaseModel):
+    loc: list[str | int] = Field(description='Where: ["body", ...], ["query", name].')
+    msg: str = Field(description="What is wrong and what to send instead, as a sentence.")
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    """FastAPI's validation error body: what is wrong, and where."""
+
+    detail: list[Invalid]
