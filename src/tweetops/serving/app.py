@@ -12,6 +12,7 @@ from typing import Annotated
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,8 +24,8 @@ from tweetops.serving import bodies, metrics, sagemaker
 from tweetops.serving.history import HistoryUnavailable
 from tweetops.serving.inference import InputError, ModelChoice
 from tweetops.serving.middleware import EdgeMiddleware
-from tweetops.serving.schemas import BatchResponse, Health, HistoryPage, Label, Moment, PredictResponse, Problem
-from tweetops.serving.schemas import ValidationProblem, request_models
+from tweetops.serving.schemas import BatchResponse, ExecutionParameters, Health, HistoryPage, Label, ModelInfo
+from tweetops.serving.schemas import Moment, PredictResponse, Problem, ValidationProblem, request_models
 from tweetops.serving.service import Service
 
 log = logging.getLogger("tweetops.api")
@@ -36,10 +37,9 @@ ERRORS = {401: {"model": Problem, "description": "Missing or invalid API key."},
 JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
 
 
-class JSON(Response):
-    """JSON rendered by orjson (the fastest here; FastAPI's ORJSONResponse is deprecated)."""
-
-    media_type = "application/json"
+class JSON(JSONResponse):
+    """JSON rendered by orjson (the fastest here; FastAPI's ORJSONResponse is deprecated). A JSONResponse, so
+    /openapi.json documents each route's response model rather than a string."""
 
     def render(self, content) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
@@ -158,7 +158,8 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
     app.add_exception_handler(TweetopsError, tweetops_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
-    @app.get("/health", response_model=Health, tags=["ops"], responses={503: ERRORS[503]})
+    @app.get("/health", response_model=Health, tags=["ops"],
+             responses={503: {"model": Health, "description": "The model is still loading."}})
     async def health():
         """Open. Whether the served model is the champion, and where it was chosen from."""
         predictor = service.predictor
@@ -179,18 +180,17 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
         results = await run_in_threadpool(svc.predict, body.texts, request_id)  # big batches: keep the loop free
         return JSON({"predictions": results, "model_version": svc.predictor.version, "request_id": request_id})
 
-    @app.get("/model", tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
-    async def model_info(svc: Ready) -> dict:
-        """The served bundle's manifest (run id, commit, params, data hash, metrics, the gate's verdict, libraries,
-        file hashes); `model_card`, the bundle's model_card.md as Markdown; `served`: {champion, source, digest};
-        `registry`: {name, version, alias, uri, run_id, champion} when MODEL_URI loaded it, else null."""
+    @app.get("/model", response_model=ModelInfo, tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
+    async def model_info(svc: Ready):
+        """The served bundle's manifest, its model card, and what is served (see the response's fields)."""
         predictor = svc.predictor
         return JSON({**predictor.bundle.manifest, "model_card": read_card(predictor.bundle.path),
                      "served": {"champion": predictor.choice.champion, "source": predictor.choice.source,
                                 "digest": predictor.bundle.digest},
                      "registry": predictor.choice.registry})
 
-    @app.get("/predictions", response_model=HistoryPage, tags=["history"], responses=ERRORS)
+    @app.get("/predictions", response_model=HistoryPage, tags=["history"],
+             responses={status: ERRORS[status] for status in (401, 422, 503)})
     async def predictions(svc: Ready, label: Label | None = None,
                           since: Annotated[Moment | None, Query(description="RFC 3339 time, inclusive")] = None,
                           until: Annotated[Moment | None, Query(description="RFC 3339 time, exclusive")] = None,
@@ -200,22 +200,22 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
         page = await run_in_threadpool(svc.history.query, label, _as_utc(since), _as_utc(until), limit, offset)
         return JSON(page)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"description": "Prometheus' text format.",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def prometheus():
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    @app.get("/ping", tags=["sagemaker"], response_class=Response, responses={503: {"description": "Loading."}})
+    @app.get("/ping", tags=["sagemaker"], response_class=Response,
+             responses={200: {"description": "Ready (an empty body)."}, 503: {"description": "Loading."}})
     async def ping():
         return Response(status_code=200 if service.ready else 503)
 
-    @app.post("/invocations", tags=["sagemaker"],
-              responses={**ERRORS, 406: {"model": Problem, "description": "An Accept type the route does not write."}},
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  sagemaker.JSON: {"schema": {"type": "object", "properties": {"instances": {
-                      "type": "array", "items": {"type": "string", "minLength": 1,
-                                                 "maxLength": service.limits.max_chars},
-                      "maxItems": service.limits.max_batch}}}}}}})
+    @app.post("/invocations", tags=["sagemaker"], response_class=Response,
+              responses={**sagemaker.responses(), **ERRORS, 406: {"model": Problem, "description": "An Accept type "
+                                                                  "the route does not write."}},
+              openapi_extra={"requestBody": sagemaker.request_body(service.limits)})
     async def invocations(request: Request, svc: Ready):
         """JSON ({"instances": [...]} or a list), JSON lines, or CSV (one text per line); answers in kind."""
         content_type = request.headers.get("content-type")
@@ -224,8 +224,8 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
         results = await run_in_threadpool(svc.predict, texts, request.state.request_id)
         return Response(_render(results, accept, svc.predictor.labels), media_type=accept)
 
-    @app.get("/execution-parameters", tags=["sagemaker"])
-    async def execution_parameters() -> dict:
+    @app.get("/execution-parameters", response_model=ExecutionParameters, tags=["sagemaker"])
+    async def execution_parameters():
         return JSON(sagemaker.execution_parameters())
 
     return app

@@ -12,6 +12,7 @@ from tweetops.errors import TweetopsError
 from tweetops.io.tables import at_line, open_table
 from tweetops.serving import bodies
 from tweetops.serving.inference import InputError, Limits, validate_batch
+from tweetops.serving.schemas import Predictions, text_schema
 from tweetops.settings import environment
 
 JSON, JSONLINES, CSV = bodies.JSON, "application/jsonlines", "text/csv"
@@ -79,6 +80,32 @@ def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> l
         return validate_batch(texts, limits)
     except InputError as exc:
         raise InputError(str(exc), loc=() if where is None else (*where, *exc.loc)) from None
+
+
+def request_body(limits: Limits) -> dict:
+    """/invocations' body in OpenAPI, one schema per content type; JSON Schema cannot state a JSON lines or CSV
+    body's rules (a JSON value a line, CSV quoting), so their descriptions do."""
+    text = text_schema(limits)
+    instance = {"oneOf": [text, {"type": "object", "properties": {"text": text}, "required": ["text"]}]}
+    instances = {"type": "array", "items": instance, "minItems": 1, "maxItems": limits.max_batch}
+    return {"required": True, "content": {
+        JSON: {"schema": {"oneOf": [{"type": "object", "properties": {"instances": instances},
+                                     "required": ["instances"]}, instances]},
+               "example": {"instances": ["great day!", {"text": "worst service ever"}]}},
+        JSONLINES: {"schema": {"type": "string", "description": f"Up to {limits.max_batch:,} lines, each a JSON "
+                                                                "string or {\"text\": ...}."},
+                    "example": '"great day!"\n{"text": "worst service ever"}\n'},
+        CSV: {"schema": {"type": "string", "description": f"Up to {limits.max_batch:,} records, one text each, no "
+                                                          "header; quote a text that holds a line break."},
+              "example": "great day!\nworst service ever\n"}}}
+
+
+def responses() -> dict:
+    """/invocations' 200 in OpenAPI: the answer is in the Accept type, else in the request's own."""
+    row = "label, then the probability of each class"
+    return {200: {"description": "One prediction per instance, in order.", "model": Predictions, "content": {
+        JSONLINES: {"schema": {"type": "string", "description": "One {label, probabilities} object a line."}},
+        CSV: {"schema": {"type": "string", "description": f"One record per instance: {row}."}}}}}
 
 
 def execution_parameters() -> dict:

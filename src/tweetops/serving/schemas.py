@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -15,6 +15,8 @@ from tweetops.serving.inference import Limits, validate_batch, validate_text
 Label = Literal[LABELS]
 # RFC 3339, which `format: date-time` promises, and nothing looser (no bare dates, no Unix seconds, no local times).
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+# The characters str.strip() removes, spelled out: regex `\s` means other sets in Python and in JavaScript.
+_BLANK = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x110000)) if c.isspace())
 
 
 def _rfc3339(value):
@@ -26,15 +28,22 @@ def _rfc3339(value):
 Moment = Annotated[datetime.datetime, BeforeValidator(_rfc3339)]
 
 
+def text_schema(limits: Limits) -> dict:
+    """validate_text's rule as JSON Schema, so schema-driven clients and the server agree on every text: a string of
+    1 to max_chars characters, no NUL, at least one that is not whitespace."""
+    return {"type": "string", "minLength": 1, "maxLength": limits.max_chars,
+            "pattern": f"^[^\\u0000]*[^\\u0000{_BLANK}][^\\u0000]*$"}
+
+
 def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
     """(PredictRequest, BatchRequest) enforcing and documenting these limits; `shape` is the body to ask for when
     one cannot be read."""
-    text_schema = {"type": "string", "minLength": 1, "maxLength": limits.max_chars}
+    one_text = text_schema(limits)
 
     class PredictRequest(BaseModel):
         model_config = ConfigDict(json_schema_extra={"examples": [{"text": "I love my new phone :)"}]})
         shape: ClassVar[str] = '{"text": "..."}'
-        text: str = Field(description="The tweet to classify.", json_schema_extra=text_schema)
+        text: str = Field(description="The tweet to classify.", json_schema_extra=one_text)
 
         @field_validator("text", mode="before")
         @classmethod
@@ -45,7 +54,7 @@ def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
         model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["great day!", "worst service ever"]}]})
         shape: ClassVar[str] = '{"texts": ["..."]}'
         texts: list[str] = Field(description=f"Up to {limits.max_batch} tweets.", min_length=1,
-                                 max_length=limits.max_batch, json_schema_extra={"items": text_schema})
+                                 max_length=limits.max_batch, json_schema_extra={"items": one_text})
 
         @field_validator("texts", mode="before")
         @classmethod
@@ -97,6 +106,35 @@ class HistoryPage(BaseModel):
     limit: int
     offset: int
     items: list[HistoryItem]
+
+
+class Served(BaseModel):
+    champion: bool | None
+    source: str
+    digest: str = Field(description="sha256 of the bundle's manifest.json.")
+
+
+class ModelInfo(BaseModel):
+    """The served bundle's manifest (run id, commit, params, data hash, metrics, baselines, the gate's verdict,
+    libraries, file hashes, as training wrote them), its model card, what is served and the registry version."""
+
+    model_config = ConfigDict(extra="allow")
+    run_id: str
+    files: dict[str, str] = Field(description="sha256 of every file in the bundle.")
+    model_card: str | None = Field(description="The bundle's model_card.md, as Markdown.")
+    served: Served
+    registry: dict[str, Any] | None = Field(description="{name, version, alias, uri, run_id, champion} when "
+                                                        "MODEL_URI chose the model, else null.")
+
+
+class Predictions(BaseModel):
+    predictions: list[Prediction]
+
+
+class ExecutionParameters(BaseModel):
+    MaxConcurrentTransforms: int
+    BatchStrategy: Literal["MULTI_RECORD", "SINGLE_RECORD"]
+    MaxPayloadInMB: int
 
 
 class Problem(BaseModel):
