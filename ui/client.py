@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,7 +17,6 @@ MAX_BATCH = 1000  # texts per /predict/batch request: the API's limit
 # Under the API's 1 MB body limit (MaxPayloadInMB), with room for JSON escaping of unusual characters.
 MAX_CHUNK_BYTES = 700_000
 HISTORY_PAGE = 1000  # GET /predictions answers at most 1,000 records a page
-BAD_ITEM = re.compile(r"^texts\[(\d+)\]: (.*)$", re.IGNORECASE | re.DOTALL)
 
 
 class ApiError(Exception):
@@ -61,7 +59,8 @@ class Client:
         self.timeout = timeout
         self.session = requests.Session()
         if api_key:
-            self.session.headers["X-API-Key"] = api_key
+            # As UTF-8 bytes, which the API compares keys as (requests would send a str as latin-1).
+            self.session.headers["X-API-Key"] = api_key.encode()
 
     @classmethod
     def from_env(cls) -> "Client":
@@ -87,21 +86,25 @@ class Client:
         if response.ok:
             raise ApiError(f"The server at {self.url} did not answer with JSON; check that API_URL points to "
                            "the tweetops API.")
-        raise ApiError(self._problem(response.status_code, body))
+        raise self._problem(response.status_code, body)
 
-    def _problem(self, status: int, body) -> str:
+    def _problem(self, status: int, body) -> ApiError:
+        """FastAPI's error bodies: {"detail": "sentence"}, or for a 422 {"detail": [{"loc", "msg", "type"}, ...]}."""
         detail = body.get("detail") if isinstance(body, dict) else None
+        if isinstance(detail, list) and detail and isinstance(detail[0], dict) and detail[0].get("msg"):
+            return _invalid(detail[0])  # the first thing to fix
         detail = detail if isinstance(detail, str) else None
         if status == 401:
-            return (f"The API refused the request: {detail or 'an API key is required.'} "
-                    "Set TWEETOPS_API_KEY to a valid key and restart the UI.")
+            return ApiError(f"The API refused the request: {detail or 'an API key is required.'} "
+                            "Set TWEETOPS_API_KEY to a valid key and restart the UI.")
         if status == 413:
-            return "The request is over the API's size limit; send fewer or shorter texts."
+            return ApiError("The request is over the API's size limit; send fewer or shorter texts.")
         if status == 404 and detail is None:
-            return f"The server at {self.url} has no such route; check that API_URL points to the tweetops API."
+            return ApiError(f"The server at {self.url} has no such route; check that API_URL points to the tweetops "
+                            "API.")
         if detail:
-            return f"The API could not answer: {detail}" if status >= 500 else detail[:1].upper() + detail[1:]
-        return f"The API answered with status {status}; see its log."
+            return ApiError(f"The API could not answer: {detail}" if status >= 500 else _sentence(detail))
+        return ApiError(f"The API answered with status {status}; see its log.")
 
     def health(self) -> dict:
         return self._call("GET", "/health")
@@ -122,7 +125,9 @@ class Client:
             try:
                 body = self._call("POST", "/predict/batch", json={"texts": chunk})
             except ApiError as exc:
-                raise _with_index(exc, start) from None
+                if exc.index is not None:  # the API counts from the chunk's first text
+                    exc.index += start
+                raise
             predictions.extend(body["predictions"])
             version = body["model_version"]
             if progress:
@@ -147,10 +152,15 @@ class Client:
         return items, total
 
 
-def _with_index(error: ApiError, start: int) -> ApiError:
-    """The API names a bad text by its index in the chunk ("Texts[3]: text is empty; ..."); keep its overall index."""
-    match = BAD_ITEM.match(str(error))
-    if not match:
-        return error
-    reason = match.group(2)
-    return ApiError(reason[:1].upper() + reason[1:], index=start + int(match.group(1)))
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _invalid(error: dict) -> ApiError:
+    """One of FastAPI's 422 errors. A batch's bad text is at loc ["body", "texts", i]: keep i, and drop the
+    "texts[i]: " that names it in the sentence (the UI names the row instead)."""
+    loc, message = error.get("loc") or [], str(error["msg"])
+    index = loc[2] if len(loc) == 3 and loc[:2] == ["body", "texts"] and isinstance(loc[2], int) else None
+    if index is not None:
+        message = message.removeprefix(f"texts[{index}]: ")
+    return ApiError(_sentence(message), index)

@@ -6,6 +6,9 @@ import pytest
 
 from tweetops.model import LABELS
 
+USE = "use one of application/json, application/jsonlines, text/csv."
+NOT_INSTANCES = 'the JSON body must be {"instances": [...]} or a list of instances.'
+
 
 @pytest.fixture
 def texts(tweets) -> list[str]:
@@ -55,43 +58,53 @@ def test_csv_one_text_per_line(client, texts, expected):
 def test_accept_chooses_the_answer_format(client, texts, expected):
     response = client.post("/invocations", json={"instances": texts}, headers={"accept": "application/jsonlines"})
     assert [orjson.loads(line)["label"] for line in response.text.splitlines()] == expected
+
+
+@pytest.mark.parametrize("content_type", ["application/xml", "text/plain; charset=utf-8"])
+def test_other_content_types_are_415(client, content_type):
+    response = client.post("/invocations", content=b"<text>hi</text>", headers={"content-type": content_type})
+    kind = content_type.split(";")[0]
+    assert (response.status_code, response.json()) == (415, {"detail": f"Content-Type {kind} is not supported; {USE}"})
+
+
+def test_an_unwritable_accept_type_is_406(client, texts):
     response = client.post("/invocations", json={"instances": texts}, headers={"accept": "application/xml"})
-    assert response.status_code == 406
+    assert (response.status_code, response.json()) == (406, {"detail": f"Accept application/xml is not supported; "
+                                                                       f"{USE}"})
 
 
-def test_other_content_types_are_415(client):
-    response = client.post("/invocations", content=b"<text>hi</text>", headers={"content-type": "application/xml"})
-    assert response.status_code == 415
-    assert response.json()["detail"] == ("Content-Type application/xml is not supported; use one of "
-                                         "application/json, application/jsonlines, text/csv.")
-
-
-@pytest.mark.parametrize("content_type, body, message", [
-    ("application/json", b"{oops", None),
-    ("application/json", b'{"inputs": ["a"]}',
+@pytest.mark.parametrize("content_type, body, loc, message", [
+    ("application/json", b"{oops", [], "the body is not valid JSON (Expecting property name enclosed in double "
+                                       'quotes: line 1 column 2 (char 1)); send {"instances": [...]} or a list.'),
+    ("application/json", b'{"inputs": ["a"]}', [],
      'a JSON object body needs an "instances" list; send {"instances": ["text", ...]}.'),
-    ("application/json", b'"just a string"', 'the JSON body must be {"instances": [...]} or a list of instances.'),
-    ("application/json", b'{"instances": []}', "texts is empty; send at least one text."),
-    ("application/json", b'{"instances": [{"body": "x"}]}', 'instances[0]: an object instance needs a "text" field.'),
-    ("application/json", b'{"instances": ["ok", 7]}', "texts[1]: text must be a string, got int."),
-    ("application/json", b'{"instances": ["a\\u0000"]}',
+    ("application/json", b'"just a string"', [], NOT_INSTANCES),
+    ("application/json", b'{"instances": "a"}', [], NOT_INSTANCES),
+    ("application/json", b'{"instances": []}', ["instances"], "texts is empty; send at least one text."),
+    ("application/json", b'{"instances": [{"body": "x"}]}', ["instances", 0],
+     'instances[0]: an object instance needs a "text" field.'),
+    ("application/json", b'[{"text": "ok"}, {"body": "x"}]', [1],
+     'instances[1]: an object instance needs a "text" field.'),
+    ("application/json", b'{"instances": ["ok", 7]}', ["instances", 1],
+     "texts[1]: text must be a string, got int."),
+    ("application/json", b'["ok", " "]', [1], "texts[1]: text is empty; send the tweet's words."),
+    ("application/json", b'{"instances": ["a\\u0000"]}', ["instances", 0],
      "texts[0]: text has a NUL character (U+0000) at character 1; remove it."),
-    ("application/jsonlines", b'"ok"\nnot json\n',
+    ("application/jsonlines", b'"ok"\nnot json\n', [],
      'line 2 is not valid JSON; send one string or {"text": ...} a line.'),
-    ("application/jsonlines", b'{"id": 1}\n', 'line 1: an object instance needs a "text" field.'),
-    ("application/jsonlines", b'"ok"\n"\\ud800"\n',
+    ("application/jsonlines", b'{"id": 1}\n', [], 'line 1: an object instance needs a "text" field.'),
+    ("application/jsonlines", b'"ok"\n"\\ud800"\n', [],
      'line 2 is not valid UTF-8; send one string or {"text": ...} a line.'),
-    ("text/csv", b"\n\n", "texts is empty; send at least one text."),
-    ("text/csv", b"fine\n\xff\xfe\n", "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
-    ("text/csv", b"fine\n\x00\x01", "the body looks binary, not CSV text; send UTF-8 text, one text per record."),
+    ("application/jsonlines", b'"ok"\n""\n', [], "texts[1]: text is empty; send the tweet's words."),
+    ("text/csv", b"\n\n", [], "texts is empty; send at least one text."),
+    ("text/csv", b"fine\n\xff\xfe\n", [], "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
+    ("text/csv", b"fine\n\x00\x01", [], "the body looks binary, not CSV text; send UTF-8 text, one text per record."),
 ])
-def test_bad_invocations_are_422_with_a_clear_message(client, content_type, body, message):
+def test_bad_invocations_are_422_with_a_clear_message(client, content_type, body, loc, message):
     response = client.post("/invocations", content=body, headers={"content-type": content_type})
-    assert response.status_code == 422
-    if message:
-        assert response.json()["detail"] == message
-    else:
-        assert response.json()["detail"].startswith("the body is not valid JSON (")
+    kind = "json_invalid" if message.startswith("the body is not valid JSON") else "value_error"
+    assert (response.status_code, response.json()) == (
+        422, {"detail": [{"loc": ["body", *loc], "msg": message, "type": kind}]})
 
 
 def test_csv_is_read_by_the_csv_module_one_text_per_record(client, service):

@@ -141,6 +141,26 @@ def test_docs_redoc_and_openapi_are_served(client):
             "/execution-parameters"} <= set(paths)
 
 
+def test_openapi_states_each_routes_answer_and_every_invocations_body(client):
+    spec = client.get("/openapi.json").json()
+    ok = {path: next(iter(operations.values()))["responses"]["200"] for path, operations in spec["paths"].items()}
+    json_answers = {path: answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+                    for path, answer in ok.items() if "application/json" in answer.get("content", {})}
+    assert json_answers == {"/health": "Health", "/predict": "PredictResponse", "/predict/batch": "BatchResponse",
+                            "/model": "ModelInfo", "/predictions": "HistoryPage", "/invocations": "Predictions",
+                            "/execution-parameters": "ExecutionParameters"}
+    assert (set(ok["/metrics"]["content"]), "content" in ok["/ping"]) == ({"text/plain"}, False)
+    invocations = spec["paths"]["/invocations"]["post"]
+    kinds = {"application/json", "application/jsonlines", "text/csv"}
+    assert set(invocations["requestBody"]["content"]) == set(invocations["responses"]["200"]["content"]) == kinds
+    wrapped, bare = invocations["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert (wrapped["required"], wrapped["properties"]["instances"], bare["type"]) == (["instances"], bare, "array")
+    errors = spec["paths"]["/predict"]["post"]["responses"]
+    assert {status: errors[status]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            for status in ("401", "413", "415", "422", "503")} == {
+        "401": "Problem", "413": "Problem", "415": "Problem", "422": "ValidationProblem", "503": "Problem"}
+
+
 def test_execution_parameters_default_and_honour_sagemaker_variables(client, monkeypatch):
     for name in ("WEB_CONCURRENCY", "TWEETOPS_WORKERS", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
                  "SAGEMAKER_BATCH_STRATEGY", "SAGEMAKER_MAX_PAYLOAD_IN_MB"):

@@ -18,6 +18,7 @@ APP = ROOT / "ui" / "app.py"
 STREAMLIT = str(Path(sys.executable).parent / "streamlit")
 SCREENSHOTS = ROOT / "reports" / "ui"
 API_KEY = "ui-test-key"
+NON_ASCII_KEY = "clé-ключ-🔑"  # a second key the API accepts
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -37,7 +38,7 @@ def _stop(process: subprocess.Popen) -> None:
 def api_server(trained_bundle, tmp_path_factory) -> ServeProcess:
     """`tweetops serve` on the session's trained bundle, one worker, API keys on, SQLite history."""
     folder = tmp_path_factory.mktemp("ui-api")
-    env = serve_env(trained_bundle, folder, TWEETOPS_API_KEYS=API_KEY, WEB_CONCURRENCY=1)
+    env = serve_env(trained_bundle, folder, TWEETOPS_API_KEYS=f"{API_KEY},{NON_ASCII_KEY}", WEB_CONCURRENCY=1)
     log_path = folder / "serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([TWEETOPS, "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,

@@ -174,6 +174,14 @@ def test_bad_input_gets_a_readable_message_in_the_page(page, ui_url, tweets, tmp
     settle(page)
 
     open_page(page, ui_url + "/file", "Classify a file")
+    sample = tweets.head(1200).copy()
+    sample.loc[7, "text"] = ""  # not sent: the API's index of each later text is one less than its row's
+    sample.loc[1099, "text"] = "z" * 1001  # in the second request of 1,000 texts
+    sample.to_csv(tmp_path / "long.csv", index=False)
+    upload(page, tmp_path / "long.csv")
+    page.get_by_role("button", name="Classify 1,200 rows").click()
+    expect(alert(page, "Row 1100: Text has 1,001 characters; the limit is 1,000.")).to_be_visible()
+    settle(page)
     tweets[["id", "rating"]].head(30).to_csv(tmp_path / "scores.csv", index=False)
     upload(page, tmp_path / "scores.csv")
     expect(alert(page, "scores.csv has no text column (its columns: id, rating); add a column holding the tweets."))\

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.servers.ports import free_port, wait_until
+from tests.ui.conftest import NON_ASCII_KEY
 from ui.client import MAX_BATCH, MAX_CHUNK_BYTES, ApiError, Client, chunks
 
 LABELS = {"negative", "neutral", "positive"}
@@ -92,6 +93,10 @@ def test_a_wrong_or_missing_key_says_which_setting_to_fix(api_server, key, messa
     with pytest.raises(ApiError) as caught:
         client.model()
     assert str(caught.value) == message
+
+
+def test_a_non_ascii_key_reaches_the_api_as_utf8_and_passes(api_server, trained_bundle):
+    assert Client(api_server.url, NON_ASCII_KEY).model()["run_id"] == trained_bundle.name
 
 
 def test_an_api_that_is_down_or_not_tweetops_gets_a_sentence_naming_the_url(http_folder):

@@ -12,72 +12,111 @@ from typing import Annotated
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tweetops.errors import TweetopsError
 from tweetops.model.bundle import read_card
-from tweetops.serving import metrics, sagemaker
+from tweetops.serving import bodies, metrics, sagemaker
 from tweetops.serving.history import HistoryUnavailable
 from tweetops.serving.inference import InputError, ModelChoice
 from tweetops.serving.middleware import EdgeMiddleware
-from tweetops.serving.schemas import BatchResponse, Health, HistoryPage, Label, PredictResponse, Problem
-from tweetops.serving.schemas import request_models
+from tweetops.serving.schemas import BatchResponse, ExecutionParameters, Health, HistoryPage, Label, ModelInfo
+from tweetops.serving.schemas import Moment, PredictResponse, Problem, ValidationProblem, request_models
 from tweetops.serving.service import Service
 
 log = logging.getLogger("tweetops.api")
 ERRORS = {401: {"model": Problem, "description": "Missing or invalid API key."},
           413: {"model": Problem, "description": "Body over the size limit."},
-          422: {"model": Problem, "description": "Bad input; the detail says what to fix."},
+          415: {"model": Problem, "description": "A Content-Type the route does not read."},
+          422: {"model": ValidationProblem, "description": "Bad input; each item says what to fix, and where."},
           503: {"model": Problem, "description": "The model is not loaded yet."}}
+JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
 
 
-class JSON(Response):
-    """JSON rendered by orjson (the fastest here; FastAPI's ORJSONResponse is deprecated)."""
-
-    media_type = "application/json"
+class JSON(JSONResponse):
+    """JSON rendered by orjson (the fastest here; FastAPI's ORJSONResponse is deprecated). A JSONResponse, so
+    /openapi.json documents each route's response model rather than a string."""
 
     def render(self, content) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
-def problem(status: int, detail: str, errors: list[str] | None = None) -> JSON:
-    return JSON({"detail": detail, **({"errors": errors} if errors else {})}, status_code=status)
+def problem(status: int, detail: str | list[dict], headers: dict | None = None) -> JSON:
+    """The body clients of FastAPI expect: {"detail": sentence}, or for a 422 {"detail": [{loc, msg, type}]}."""
+    return JSON({"detail": detail}, status_code=status, headers=headers)
 
 
-def _error_text(error: dict) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    if error.get("type") == "json_invalid":
-        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')}); " \
-               "send a JSON object such as {\"text\": \"...\"}."
-    message = error.get("msg", "invalid value").removeprefix("Value error, ")
-    if error.get("type") == "missing":
-        return f"{where} is required."
-    elif error.get("type") == "model_attributes_type":
-        message = "the body must be a JSON object"
-    if not where or message.startswith(where.rsplit(".", 1)[-1]):
-        return message  # tweetops' own messages already name the field
-    return f"{where}: {message}"
+def _invalid(error: dict) -> dict:
+    """A pydantic error as FastAPI's item, its msg a sentence: tweetops' own (it names the field), else pydantic's
+    after the field's name."""
+    cause = error.get("ctx", {}).get("error")
+    loc = [*error["loc"], *getattr(cause, "loc", ())]  # a batch's bad text: its index too
+    where = ".".join(str(part) for part in error["loc"] if part != "body")
+    if isinstance(cause, InputError):
+        message = str(cause)
+    elif error["type"] == "missing":
+        message = f"{where} is required."
+    else:
+        message = f"{where}: {error['msg'].removeprefix('Value error, ')}"
+    return {"loc": loc, "msg": message, "type": error["type"]}
 
 
 async def validation_error(_request: Request, exc: RequestValidationError) -> JSON:
-    errors = [_error_text(e) for e in exc.errors()]
-    return problem(422, errors[0], errors)
+    return problem(422, [_invalid(e) for e in exc.errors()])
 
 
 async def tweetops_error(_request: Request, exc: TweetopsError) -> JSON:
-    if isinstance(exc, sagemaker.UnsupportedMediaType):
+    if isinstance(exc, bodies.UnsupportedMediaType):
         return problem(415, str(exc))
     if isinstance(exc, InputError):
-        return problem(422, str(exc))
+        return problem(422, [{"loc": ["body", *exc.loc], "msg": str(exc), "type": exc.kind}])
     if isinstance(exc, HistoryUnavailable):
         return problem(503, str(exc))
     log.error("request failed: %s", exc)
     return problem(500, "the server could not answer this request; see its log.")
 
 
-async def http_error(_request: Request, exc: HTTPException) -> JSON:
-    return problem(exc.status_code, str(exc.detail))
+async def http_error(_request: Request, exc: StarletteHTTPException) -> JSON:
+    return problem(exc.status_code, exc.detail, exc.headers)  # headers: a 405's Allow
+
+
+class ParsedBody(Request):
+    """A request whose JSON body JSONBodyRoute has read already."""
+
+    payload: dict
+
+    async def json(self) -> dict:
+        return self.payload
+
+
+class JSONBodyRoute(APIRoute):
+    """A route whose body is a pydantic model reads it here first, so each way a body can be wrong has its own
+    sentence: a Content-Type that is not JSON (415), an empty, unreadable or non-object body (422). FastAPI would
+    answer 400 "There was an error parsing the body", or call a wrong Content-Type a wrong body."""
+
+    def get_route_handler(self):
+        handle = super().get_route_handler()
+        if self.body_field is None:  # GET routes, and /invocations, which reads its own content types
+            return handle
+        send = f"a JSON object such as {self.body_field.field_info.annotation.shape}"
+
+        async def read_body_first(request: Request) -> Response:
+            kind = bodies.media_type(request.headers.get("content-type"))
+            if not bodies.is_json(kind):
+                raise bodies.unsupported(kind, (bodies.JSON,))
+            request = ParsedBody(request.scope, request.receive)
+            payload = bodies.read_json(await request.body(), send)
+            if not isinstance(payload, dict):
+                raise InputError(f"the body must be {send}, not {JSON_KINDS.get(type(payload), 'null')}.",
+                                 kind="model_attributes_type")
+            request.payload = payload
+            return await handle(request)
+
+        return read_body_first
 
 
 async def ready_service(request: Request) -> Service:
@@ -112,13 +151,15 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
                   description="Tweet sentiment (negative / neutral / positive). Send the key as X-API-Key or "
                               "Authorization: Bearer when TWEETOPS_API_KEYS is set.")
     app.state.service = service
+    app.router.route_class = JSONBodyRoute
     app.add_middleware(EdgeMiddleware, route_paths=lambda: {r.path for r in app.routes},
                        body_limit=service.limits.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(TweetopsError, tweetops_error)
-    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
-    @app.get("/health", response_model=Health, tags=["ops"], responses={503: ERRORS[503]})
+    @app.get("/health", response_model=Health, tags=["ops"],
+             responses={503: {"model": Health, "description": "The model is still loading."}})
     async def health():
         """Open. Whether the served model is the champion, and where it was chosen from."""
         predictor = service.predictor
@@ -139,43 +180,42 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
         results = await run_in_threadpool(svc.predict, body.texts, request_id)  # big batches: keep the loop free
         return JSON({"predictions": results, "model_version": svc.predictor.version, "request_id": request_id})
 
-    @app.get("/model", tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
-    async def model_info(svc: Ready) -> dict:
-        """The served bundle's manifest (run id, commit, params, data hash, metrics, the gate's verdict, libraries,
-        file hashes); `model_card`, the bundle's model_card.md as Markdown; `served`: {champion, source, digest};
-        `registry`: {name, version, alias, uri, run_id, champion} when MODEL_URI loaded it, else null."""
+    @app.get("/model", response_model=ModelInfo, tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
+    async def model_info(svc: Ready):
+        """The served bundle's manifest, its model card, and what is served (see the response's fields)."""
         predictor = svc.predictor
         return JSON({**predictor.bundle.manifest, "model_card": read_card(predictor.bundle.path),
                      "served": {"champion": predictor.choice.champion, "source": predictor.choice.source,
                                 "digest": predictor.bundle.digest},
                      "registry": predictor.choice.registry})
 
-    @app.get("/predictions", response_model=HistoryPage, tags=["history"], responses=ERRORS)
+    @app.get("/predictions", response_model=HistoryPage, tags=["history"],
+             responses={status: ERRORS[status] for status in (401, 422, 503)})
     async def predictions(svc: Ready, label: Label | None = None,
-                          since: Annotated[datetime.datetime | None, Query(description="ISO time, inclusive")] = None,
-                          until: Annotated[datetime.datetime | None, Query(description="ISO time, exclusive")] = None,
+                          since: Annotated[Moment | None, Query(description="RFC 3339 time, inclusive")] = None,
+                          until: Annotated[Moment | None, Query(description="RFC 3339 time, exclusive")] = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                           offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0):
         """Recorded predictions, newest first (records reach the database within about a second)."""
-        window = {name: _as_utc(name, value) for name, value in (("since", since), ("until", until))}
-        page = await run_in_threadpool(svc.history.query, label, window["since"], window["until"], limit, offset)
+        page = await run_in_threadpool(svc.history.query, label, _as_utc(since), _as_utc(until), limit, offset)
         return JSON(page)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"description": "Prometheus' text format.",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def prometheus():
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    @app.get("/ping", tags=["sagemaker"], response_class=Response, responses={503: {"description": "Loading."}})
+    @app.get("/ping", tags=["sagemaker"], response_class=Response,
+             responses={200: {"description": "Ready (an empty body)."}, 503: {"description": "Loading."}})
     async def ping():
         return Response(status_code=200 if service.ready else 503)
 
-    @app.post("/invocations", tags=["sagemaker"], responses={**ERRORS, 406: ERRORS[422], 415: ERRORS[422]},
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  sagemaker.JSON: {"schema": {"type": "object", "properties": {"instances": {
-                      "type": "array", "items": {"type": "string", "minLength": 1,
-                                                 "maxLength": service.limits.max_chars},
-                      "maxItems": service.limits.max_batch}}}}}}})
+    @app.post("/invocations", tags=["sagemaker"], response_class=Response,
+              responses={**sagemaker.responses(), **ERRORS, 406: {"model": Problem, "description": "An Accept type "
+                                                                  "the route does not write."}},
+              openapi_extra={"requestBody": sagemaker.request_body(service.limits)})
     async def invocations(request: Request, svc: Ready):
         """JSON ({"instances": [...]} or a list), JSON lines, or CSV (one text per line); answers in kind."""
         content_type = request.headers.get("content-type")
@@ -184,21 +224,21 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
         results = await run_in_threadpool(svc.predict, texts, request.state.request_id)
         return Response(_render(results, accept, svc.predictor.labels), media_type=accept)
 
-    @app.get("/execution-parameters", tags=["sagemaker"])
-    async def execution_parameters() -> dict:
+    @app.get("/execution-parameters", response_model=ExecutionParameters, tags=["sagemaker"])
+    async def execution_parameters():
         return JSON(sagemaker.execution_parameters())
 
     return app
 
 
-def _as_utc(name: str, moment: datetime.datetime | None) -> datetime.datetime | None:
+def _as_utc(moment: datetime.datetime | None) -> datetime.datetime | None:
     if moment is None:
         return None
     try:
-        return moment.astimezone(datetime.timezone.utc) if moment.tzinfo else moment.replace(
-            tzinfo=datetime.timezone.utc)
-    except OverflowError:
-        raise InputError(f"{name} is out of range; send an ISO time such as 2026-01-31T12:00:00Z.")
+        return moment.astimezone(datetime.timezone.utc)
+    except OverflowError:  # within a day of year 1 or 9999: before or after every record, as the calendar's end is
+        end = datetime.datetime.min if moment.year == 1 else datetime.datetime.max
+        return end.replace(tzinfo=datetime.timezone.utc)
 
 
 def _output_type(accept: str | None, content_type: str | None) -> str:

@@ -28,8 +28,14 @@ BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
 
 
-class InputError(TweetopsError):
-    """A text the model cannot take; the message says what to fix."""
+class InputError(TweetopsError, ValueError):
+    """A text the model cannot take; the message says what to fix, `loc` where inside the value checked (the index
+    of a text in a batch), `kind` which error in FastAPI's words. A ValueError, so pydantic validators may raise it
+    as it is."""
+
+    def __init__(self, message: str, loc: tuple[int | str, ...] = (), kind: str = "value_error"):
+        super().__init__(message)
+        self.loc, self.kind = loc, kind
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def validate_batch(texts, limits: Limits) -> list[str]:
         try:
             validate_text(text, limits.max_chars)
         except InputError as exc:
-            raise InputError(f"texts[{i}]: {exc}") from None
+            raise InputError(f"texts[{i}]: {exc}", loc=(i,)) from None
     return texts
 
 

@@ -8,48 +8,42 @@ Accepted bodies (one text per instance):
 """
 from __future__ import annotations
 
-import orjson
-
 from tweetops.errors import TweetopsError
 from tweetops.io.tables import at_line, open_table
+from tweetops.serving import bodies
 from tweetops.serving.inference import InputError, Limits, validate_batch
+from tweetops.serving.schemas import Predictions, text_schema
 from tweetops.settings import environment
 
-JSON, JSONLINES, CSV = "application/json", "application/jsonlines", "text/csv"
+JSON, JSONLINES, CSV = bodies.JSON, "application/jsonlines", "text/csv"
 CONTENT_TYPES = (JSON, JSONLINES, CSV)
 ALIASES = {"application/jsonl": JSONLINES, "application/x-jsonlines": JSONLINES}
 
 
-class UnsupportedMediaType(InputError):
-    """A Content-Type /invocations does not read."""
-
-
 def media_type(header: str | None) -> str:
-    """The bare media type of a Content-Type or Accept value ('' when absent)."""
-    value = (header or "").split(";", 1)[0].strip().lower()
+    """The bare media type of a Content-Type or Accept value ('' when absent), JSON lines' aliases as one."""
+    value = bodies.media_type(header)
     return ALIASES.get(value, value)
 
 
-def _instance_text(instance, where: str):
+def _instance_text(instance, i: int, where: tuple):
     if isinstance(instance, dict):
         if "text" not in instance:
-            raise InputError(f"{where}: an object instance needs a \"text\" field.")
+            raise InputError(f"instances[{i}]: an object instance needs a \"text\" field.", loc=(*where, i))
         return instance["text"]
     return instance
 
 
-def _json_instances(body: bytes) -> list:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"the body is not valid JSON ({exc}); send {{\"instances\": [...]}} or a list.")
-    if isinstance(payload, dict):
-        if "instances" not in payload:
-            raise InputError("a JSON object body needs an \"instances\" list; send {\"instances\": [\"text\", ...]}.")
-        payload = payload["instances"]
-    if not isinstance(payload, list):
-        raise InputError("the JSON body must be {\"instances\": [...]} or a list of instances.")
-    return payload
+def _json_instances(body: bytes) -> tuple[list, tuple]:
+    """A JSON body's instances, and where they are in it: ("instances",), or () for a bare list."""
+    payload = bodies.read_json(body, '{"instances": [...]} or a list')
+    if isinstance(payload, list):
+        return payload, ()
+    if isinstance(payload, dict) and "instances" not in payload:
+        raise InputError("a JSON object body needs an \"instances\" list; send {\"instances\": [\"text\", ...]}.")
+    if isinstance(payload, dict) and isinstance(payload["instances"], list):
+        return payload["instances"], ("instances",)
+    raise InputError("the JSON body must be {\"instances\": [...]} or a list of instances.")
 
 
 def _table_instances(body: bytes, fmt: str, hint: str) -> list:
@@ -72,17 +66,46 @@ def _table_instances(body: bytes, fmt: str, hint: str) -> list:
 def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> list[str]:
     """The validated texts of an /invocations request, or an InputError saying what to fix."""
     kind = media_type(content_type) or JSON  # SageMaker clients may omit it; JSON is the default
+    where = None  # where the texts are in a JSON body; a line-based body's errors name the line instead
     if kind == JSON:
-        instances = _json_instances(body)
+        instances, where = _json_instances(body)
+        texts = [_instance_text(instance, i, where) for i, instance in enumerate(instances)]
     elif kind == JSONLINES:
-        return validate_batch(_table_instances(body, "jsonl", "send one string or {\"text\": ...} a line."),
-                              limits)
+        texts = _table_instances(body, "jsonl", "send one string or {\"text\": ...} a line.")
     elif kind == CSV:
-        return validate_batch(_table_instances(body, "csv", "send UTF-8 text, one text per record."), limits)
+        texts = _table_instances(body, "csv", "send UTF-8 text, one text per record.")
     else:
-        raise UnsupportedMediaType(f"Content-Type {kind} is not supported; use one of {', '.join(CONTENT_TYPES)}.")
-    texts = [_instance_text(instance, f"instances[{i}]") for i, instance in enumerate(instances)]
-    return validate_batch(texts, limits)
+        raise bodies.unsupported(kind, CONTENT_TYPES)
+    try:
+        return validate_batch(texts, limits)
+    except InputError as exc:
+        raise InputError(str(exc), loc=() if where is None else (*where, *exc.loc)) from None
+
+
+def request_body(limits: Limits) -> dict:
+    """/invocations' body in OpenAPI, one schema per content type; JSON Schema cannot state a JSON lines or CSV
+    body's rules (a JSON value a line, CSV quoting), so their descriptions do."""
+    text = text_schema(limits)
+    instance = {"oneOf": [text, {"type": "object", "properties": {"text": text}, "required": ["text"]}]}
+    instances = {"type": "array", "items": instance, "minItems": 1, "maxItems": limits.max_batch}
+    return {"required": True, "content": {
+        JSON: {"schema": {"oneOf": [{"type": "object", "properties": {"instances": instances},
+                                     "required": ["instances"]}, instances]},
+               "example": {"instances": ["great day!", {"text": "worst service ever"}]}},
+        JSONLINES: {"schema": {"type": "string", "description": f"Up to {limits.max_batch:,} lines, each a JSON "
+                                                                "string or {\"text\": ...}."},
+                    "example": '"great day!"\n{"text": "worst service ever"}\n'},
+        CSV: {"schema": {"type": "string", "description": f"Up to {limits.max_batch:,} records, one text each, no "
+                                                          "header; quote a text that holds a line break."},
+              "example": "great day!\nworst service ever\n"}}}
+
+
+def responses() -> dict:
+    """/invocations' 200 in OpenAPI: the answer is in the Accept type, else in the request's own."""
+    row = "label, then the probability of each class"
+    return {200: {"description": "One prediction per instance, in order.", "model": Predictions, "content": {
+        JSONLINES: {"schema": {"type": "string", "description": "One {label, probabilities} object a line."}},
+        CSV: {"schema": {"type": "string", "description": f"One record per instance: {row}."}}}}}
 
 
 def execution_parameters() -> dict:
