@@ -166,12 +166,3 @@ def test_history_times_at_the_calendars_ends_mean_before_or_after_every_record(c
     assert client.get("/predictions", params={"until": first, "limit": 1}).json()["total"] == 0
     assert client.get("/predictions", params={"since": last, "limit": 1}).json()["total"] == 0
     assert client.get("/predictions", params={"until": last, "limit": 1}).json()["total"] == everything
-
-
-def test_a_request_with_more_than_100_headers_is_431(client):
-    sent = len(client.build_request("GET", "/ping").headers)  # the client's own: host, accept, user-agent, ...
-    extra = {f"x-extra-{i}": "1" for i in range(100 - sent)}
-    assert client.get("/ping", headers=extra).status_code == 200
-    response = client.get("/ping", headers={**extra, "x-one-more": "1"})
-    assert (response.status_code, response.json()) == (
-        431, {"detail": "the request has 101 headers; the limit is 100, so send fewer."})

@@ -1,7 +1,7 @@
 """The API's edge, as one plain ASGI middleware (cheaper than BaseHTTPMiddleware on every request).
 
-Per request: a request id (X-Request-ID in and out), the header count limit (431), the API-key check, the body
-size limit (413 before the app reads anything), and the Prometheus request count and latency.
+Per request: a request id (X-Request-ID in and out), the API-key check, the body size limit
+(413 before the app reads anything), and the Prometheus request count and latency.
 """
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from tweetops.serving import auth, metrics
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 WANTED_HEADERS = {b"x-request-id", b"x-api-key", b"authorization", b"content-length"}
-# No client of this API needs more; the server's own limits bound each header's size, this bounds their number.
-MAX_HEADERS = 100
 
 
 async def send_json(send, status: int, content: dict, headers: list | None = None) -> None:
@@ -78,9 +76,6 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            if (count := len(scope["headers"])) > MAX_HEADERS:
-                detail = f"the request has {count:,} headers; the limit is {MAX_HEADERS}, so send fewer."
-                return await send_json(send_with_id, 431, {"detail": detail})
             reason = None if scope["path"] in auth.OPEN_PATHS else auth.check(
                 self.keys, headers.get(b"x-api-key"), headers.get(b"authorization"))
             if reason:
