@@ -229,7 +229,7 @@ class Supervisor:
                 process.kill()
                 process.join()
                 self.failed = True
-            elif process.exitcode:
+            elif process.exitcode not in (0, -signal.SIGTERM):  # SIGTERM before its handlers: still starting
                 self.failed = True
         return 1 if self.failed else 0
 
