@@ -51,12 +51,13 @@ image: install
 check: install-dev lint
 	$(BIN)/pytest -n 2 --dist loadfile -m "not slow" -q
 
-# Two workers (pytest-xdist), each taking whole test files, so a file's fixtures are built once and every
-# Docker test (all in tests/e2e/test_image.py) shares one daemon. The second run executes every notebook
+# Three workers (pytest-xdist) on two cores, each taking whole test files, so a file's fixtures are built once
+# and every Docker test (all in tests/e2e/test_image.py) shares one daemon; many tests wait on servers, builds
+# and subprocesses, so a third worker fills those waits (9 min 25 s against 10 min 38 s with two, same clone). The second run executes every notebook
 # with its defaults (nbval; notebooks/conftest.py trains one shared run); tests/notebooks in the first runs
 # them again with papermill into reports/notebooks/.
 pytest: install-dev
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 3 --dist loadfile
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 ## ui: the API (serving the champion) and the web UI on 127.0.0.1 (trains one first if none); Ctrl-C stops both
