@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -33,7 +32,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from tweetops.errors import TweetopsError
-from tweetops.io.processes import pid_alive
+from tweetops.io.files import remove_abandoned, scratch_folder
 from tweetops.logs import setup_logging
 from tweetops.model.bundle import verify_bundle
 from tweetops.serving.app import create_app
@@ -249,21 +248,11 @@ def serve(settings: ServeSettings) -> int:
     if settings.workers == 1:
         run_worker(settings, sockets[0], choice)
         return 0
-    metrics_dir = None
-    if not environment().prometheus_dir:  # /metrics then sums over the workers
-        _remove_dead_metrics_dirs()
-        metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    try:
+    if environment().prometheus_dir:
         return Supervisor(settings, sockets, choice).run()
-    finally:
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _remove_dead_metrics_dirs() -> None:
-    """Metrics folders of supervisors that were killed before they could remove their own."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
-        pid = folder.name[len(METRICS_PREFIX):].split("-")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    # /metrics sums over the workers through a folder they share; the folders of killed supervisors go first
+    # (pid-named for the reader; the lock, not the pid, says whether its maker lives: in a container it is 1).
+    remove_abandoned(Path(tempfile.gettempdir()), f"{METRICS_PREFIX}*")
+    with scratch_folder(f"{METRICS_PREFIX}{os.getpid()}-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        return Supervisor(settings, sockets, choice).run()
