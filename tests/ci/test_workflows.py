@@ -53,8 +53,8 @@ def registry_state(root: Path) -> dict:
 
 
 def scratch_clone(folder: Path) -> Path:
-    """A copy of the tree plus a .venv that sees this venv's packages, so `make install` runs for real
-    (pip finds every requirement already satisfied and installs the scratch copy's own tweetops)."""
+    """A copy of the tree plus a .venv that sees this venv's packages (uv among them), so `make install` runs
+    for real: uv links every pinned requirement in from its cache and installs the scratch copy's own tweetops."""
     root = copy_repo(folder)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / ".venv")], check=True)
     pip_home = Path(sysconfig.get_paths()["purelib"])
