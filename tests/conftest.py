@@ -1,4 +1,5 @@
 """Shared fixtures: the bundled data, one trained project, and real servers on 127.0.0.1."""
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -47,15 +48,34 @@ def raw_path() -> Path:
     return RAW
 
 
+def tree_state(root: Path) -> dict:
+    return {str(path.relative_to(root)): (path.lstat().st_size, path.lstat().st_mtime_ns)
+            for path in sorted(root.rglob("*"))}
+
+
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory) -> Path:
-    """`tweetops run` once on the bundled tweets (six stages, then publish), in a scratch root shared by
-    the session."""
+def trained_project(tmp_path_factory, worker_id) -> Path:
+    """`tweetops run` once on the bundled tweets (six stages, then publish), read by the whole session: under
+    pytest-xdist the first worker that needs it trains it in the workers' common temp folder while the others
+    wait on a file lock (one training instead of one per worker). Tests that change a project copy this one
+    first; the teardown fails if any test changed it."""
     from tweetops.cli import main
 
-    root = make_project(tmp_path_factory.mktemp("trained"))
-    assert main(["run", "--params", str(root / "params.yaml")]) == 0
-    return root
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    root = shared / "trained"
+    with open(shared / "trained.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (shared / "trained.done").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            make_project(root)
+            assert main(["run", "--params", str(root / "params.yaml")]) == 0
+            (shared / "trained.done").touch()
+    before = tree_state(root)
+    yield root
+    changed = sorted(set(before.items()) ^ set(tree_state(root).items()))
+    assert not changed, f"a test changed the shared trained project (copy it first): {changed[:5]}"
 
 
 @pytest.fixture(scope="session")
