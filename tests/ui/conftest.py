@@ -102,6 +102,11 @@ def browser():
         pytest.fail(f"{CHROMIUM} is missing; run scripts/install_system_deps.sh (it installs Debian's chromium).")
     from playwright.sync_api import sync_playwright
 
+    from playwright.sync_api import expect
+
+    # expect() has its own 5 s default, apart from the context's: a page rendering under a full test suite's
+    # load once took longer. Both wait on the condition and return as soon as it holds.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
