@@ -190,3 +190,29 @@ def test_two_histories_in_one_process_never_retire_each_others_live_journal(serv
     first.close()
     second.close()
     assert first.count() == 35 and _journals(first) == []
+
+
+def test_a_retry_with_the_same_idempotency_key_is_recorded_once(history_client, tmp_path, tweets):
+    client, history = history_client(f"sqlite:///{tmp_path / 'h.db'}")
+    texts = tweets[400:403]
+    for attempt in range(3):  # a client that lost the answers sends each request again, same keys
+        assert client.post("/predict", json={"text": texts[0]}, headers={"Idempotency-Key": "one"}).status_code == 200
+        batch = client.post("/predict/batch", json={"texts": texts}, headers={"Idempotency-Key": "batch-1"})
+        assert batch.status_code == 200
+        invoked = client.post("/invocations", json={"instances": texts[1:]}, headers={"Idempotency-Key": "inv:1"})
+        assert invoked.status_code == 200
+    assert client.post("/predict", json={"text": texts[0]}).status_code == 200  # no key: each request counts
+    assert client.post("/predict", json={"text": texts[0]}).status_code == 200
+    history.flush()
+    items = client.get("/predictions", params={"limit": 1000}).json()["items"]
+    assert history.count() == len(items) == 1 + 3 + 2 + 2
+    assert sorted(item["text"] for item in items) == sorted([texts[0]] * 3 + texts + texts[1:])
+
+
+@pytest.mark.parametrize("key", ["", "x" * 65, "a key", "ключ"])
+def test_a_malformed_idempotency_key_is_refused_with_a_sentence(client, key):
+    response = client.post("/predict", json={"text": "fine"}, headers={"Idempotency-Key": key.encode()})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{
+        "loc": ["header", "Idempotency-Key"], "type": "value_error",
+        "msg": "Idempotency-Key must be 1 to 64 letters, digits or . _ : - (send the same key again when you retry)."}]

@@ -7,13 +7,15 @@ exposes `create_app()` for any ASGI server.
 import contextlib
 import datetime
 import logging
+import re
 from typing import Annotated
 
 import orjson
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -128,6 +130,21 @@ async def ready_service(request: Request) -> Service:
 
 
 Ready = Annotated[Service, Depends(ready_service)]
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is not None and not IDEMPOTENCY_KEY.match(value):
+        raise InputError("Idempotency-Key must be 1 to 64 letters, digits or . _ : - (send the same key again "
+                         "when you retry).")
+    return value
+
+
+# The IETF draft's header: a client that retries after a lost answer sends the same key again.
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", json_schema_extra={"pattern": IDEMPOTENCY_KEY.pattern},
+    description="Optional. Retries of a request with the same key are recorded in the history once (the key "
+                "fixes the records' ids); the answer is computed again."), AfterValidator(_idempotency_key)]
 
 
 def create_app(service: Service | None = None, load: bool = True, model: ModelChoice | None = None) -> FastAPI:
@@ -169,15 +186,16 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
                      "uptime_seconds": round(service.uptime(), 3)}, status_code=200 if predictor else 503)
 
     @app.post("/predict", response_model=PredictResponse, tags=["predict"], responses=ERRORS)
-    async def predict(body: PredictRequest, request: Request, svc: Ready):
+    async def predict(body: PredictRequest, request: Request, svc: Ready, idempotency_key: IdempotencyKey = None):
         request_id = request.state.request_id
-        result = svc.predict([body.text], request_id)[0]
+        result = svc.predict([body.text], request_id, idempotency_key)[0]
         return JSON({**result, "model_version": svc.predictor.version, "request_id": request_id})
 
     @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses=ERRORS)
-    async def predict_batch(body: BatchRequest, request: Request, svc: Ready):
+    async def predict_batch(body: BatchRequest, request: Request, svc: Ready, idempotency_key: IdempotencyKey = None):
         request_id = request.state.request_id
-        results = await run_in_threadpool(svc.predict, body.texts, request_id)  # big batches: keep the loop free
+        # big batches: keep the loop free
+        results = await run_in_threadpool(svc.predict, body.texts, request_id, idempotency_key)
         return JSON({"predictions": results, "model_version": svc.predictor.version, "request_id": request_id})
 
     @app.get("/model", response_model=ModelInfo, tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
@@ -216,12 +234,12 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
               responses={**sagemaker.responses(), **ERRORS, 406: {"model": Problem, "description": "An Accept type "
                                                                   "the route does not write."}},
               openapi_extra={"requestBody": sagemaker.request_body(service.limits)})
-    async def invocations(request: Request, svc: Ready):
+    async def invocations(request: Request, svc: Ready, idempotency_key: IdempotencyKey = None):
         """JSON ({"instances": [...]} or a list), JSON lines, or CSV (one text per line); answers in kind."""
         content_type = request.headers.get("content-type")
         texts = sagemaker.parse_invocation(await request.body(), content_type, svc.limits)
         accept = _output_type(request.headers.get("accept"), content_type)
-        results = await run_in_threadpool(svc.predict, texts, request.state.request_id)
+        results = await run_in_threadpool(svc.predict, texts, request.state.request_id, idempotency_key)
         return Response(_render(results, accept, svc.predictor.labels), media_type=accept)
 
     @app.get("/execution-parameters", response_model=ExecutionParameters, tags=["sagemaker"])

@@ -14,6 +14,7 @@ database such as PostgreSQL (postgresql+psycopg://...).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import threading
 import uuid
@@ -109,9 +110,17 @@ def ensure_schema(engine) -> None:
         metadata.create_all(engine)  # the other process won the race; now the table exists
 
 
+def record_ids(count: int, idempotency_key: str | None = None) -> list[str]:
+    """Random ids, or ids derived from a client's Idempotency-Key: a retried request (its answer lost to a
+    cut connection, say) then writes the same ids as the first attempt, and "on conflict do nothing" keeps one."""
+    if idempotency_key is None:
+        return [uuid.uuid4().hex for _ in range(count)]
+    return [hashlib.sha256(f"{idempotency_key}\n{i}".encode()).hexdigest()[:32] for i in range(count)]
+
+
 def new_record(request_id: str, text: str, label: str, probabilities: dict, model_version: str,
-               latency_ms: float, created_at: datetime.datetime | None = None) -> dict:
-    return {"id": uuid.uuid4().hex, "request_id": request_id,
+               latency_ms: float, created_at: datetime.datetime | None = None, record_id: str | None = None) -> dict:
+    return {"id": record_id or uuid.uuid4().hex, "request_id": request_id,
             "created_at": created_at or datetime.datetime.now(datetime.timezone.utc), "text": text,
             "label": label, "probabilities": probabilities, "model_version": model_version,
             "latency_ms": latency_ms}

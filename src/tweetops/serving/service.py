@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from tweetops.serving import metrics
-from tweetops.serving.history import History, new_record
+from tweetops.serving.history import History, new_record, record_ids
 from tweetops.serving.inference import Limits, ModelChoice, Predictor, load_predictor
 
 log = logging.getLogger("tweetops.service")
@@ -53,14 +53,16 @@ class Service:
     def uptime(self) -> float:
         return time.monotonic() - self.started
 
-    def predict(self, texts: list[str], request_id: str) -> list[dict]:
-        """Validated texts in, one {label, probabilities} per text out; recorded in the history."""
+    def predict(self, texts: list[str], request_id: str, idempotency_key: str | None = None) -> list[dict]:
+        """Validated texts in, one {label, probabilities} per text out; recorded in the history (once per
+        idempotency key, however often the request is retried)."""
         start = time.perf_counter()
         results = self.predictor.predict(texts)
         latency_ms = (time.perf_counter() - start) * 1000
         version = self.predictor.version
         now = datetime.datetime.now(datetime.timezone.utc)
-        self.history.record([new_record(request_id, text, r["label"], r["probabilities"], version, latency_ms, now)
-                             for text, r in zip(texts, results)])
+        ids = record_ids(len(texts), idempotency_key)
+        self.history.record([new_record(request_id, text, r["label"], r["probabilities"], version, latency_ms, now,
+                                        record_id) for text, r, record_id in zip(texts, results, ids)])
         metrics.count_predictions([r["label"] for r in results])
         return results
