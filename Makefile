@@ -8,7 +8,15 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 UV_VERSION := 0.13.8
 UV     := $(BIN)/python -m uv pip install --python $(BIN)/python -q
 
-.PHONY: run test check lint pytest install install-dev system-deps bench-deps image deploy-plan clean ui ui-image
+.PHONY: help run test check lint pytest install install-dev system-deps bench-deps image deploy-plan clean ui ui-image
+.DEFAULT_GOAL := help
+
+## help: this list (bare `make` shows it and builds nothing)
+help:
+	@echo "usage: make TARGET   (the two that set everything up: make run, make test)"
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); name = $$0; sub(/:.*/, "", name); sub(/^[a-z-]+: /, ""); \
+	      printf "  %-12s %s\n", name, $$0; next } \
+	      /^## / { sub(/^## /, ""); printf "  %-12s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +36,9 @@ $(VENV)/.installed-dev: requirements-dev.txt ui/requirements.txt $(VENV)/.instal
 	$(UV) -r requirements-dev.txt
 	touch $@
 
+## install: the runtime and training requirements into .venv (what `make run` needs)
 install: $(VENV)/.installed
+## install-dev: install, plus the test, lint and notebook tools (what `make test` needs)
 install-dev: $(VENV)/.installed-dev
 
 ## run: install into .venv and run the six-stage pipeline on the bundled tweets
@@ -66,6 +76,7 @@ check: install-dev lint
 # and subprocesses, so a third worker fills those waits (9 min 25 s against 10 min 38 s with two, same clone). The second run executes every notebook
 # with its defaults (nbval; notebooks/conftest.py trains one shared run); tests/notebooks in the first runs
 # them again with papermill into reports/notebooks/.
+## pytest: every test (three workers), then every notebook; no lint, no Debian packages
 pytest: install-dev
 	$(BIN)/pytest -n 3 --dist loadfile
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
@@ -82,6 +93,7 @@ ui-image:
 deploy-plan:
 	scripts/deploy_plan.sh
 
+## clean: remove the generated data, models, reports and test caches (keeps .venv and data/raw)
 clean:
 	rm -rf data/interim data/processed data/features .tweetops-run-* .pytest_cache .coverage
 	find models reports -mindepth 1 -not -name .gitkeep -exec rm -rf {} +

@@ -142,3 +142,11 @@ def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
         tmp.write_text(text)
         os.replace(tmp, path)
     return paths
+
+
+def baseline_source(ref: str, work: Path) -> Path:
+    """A checkout of `ref` (a detached git worktree under `work`, removed with it; `git worktree prune` after)."""
+    folder = work / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), ref], check=True,
+                   capture_output=True)
+    return folder

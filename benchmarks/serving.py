@@ -36,7 +36,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import ONE_THREAD, ROOT, PeakRss, free_port, machine, median_run, resampled_tweets, write_results
+from common import (ONE_THREAD, ROOT, PeakRss, baseline_source, free_port, machine, median_run, resampled_tweets,
+                    write_results)
 
 os.environ.update(ONE_THREAD)  # the floor's processes and every server: one BLAS thread per process
 
@@ -93,14 +94,6 @@ def _tweetops(name: str, model: Path, work: Path, source: Path | None = None) ->
         env["PYTHONPATH"] = str(source / "src")  # ahead of this venv's editable install
     return Target(name, [sys.executable, "-m", "tweetops", "serve"], env, "/health", "/predict", "/predict/batch",
                   {"X-API-Key": API_KEY}, _tweetops_body)
-
-
-def baseline_source(ref: str, work: Path) -> Path:
-    """A checkout of `ref` (a detached git worktree under `work`, removed with it)."""
-    folder = work / "baseline"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), ref], check=True,
-                   capture_output=True)
-    return folder
 
 
 def targets(names: list[str], model: Path, work: Path, venv: Path, baseline: str | None = None) -> list[Target]:

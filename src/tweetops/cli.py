@@ -1,20 +1,22 @@
 """The `tweetops` command: the only place commands are wired to the layers below.
 
-Each command imports what it needs when it runs, so `tweetops --help` stays light. Errors a user can
-cause print one sentence on stderr and exit with status 2; no traceback.
+Building the parser imports only argparse and tweetops' light modules; each command imports what it
+needs when it runs, so `tweetops --help` answers in a few tens of milliseconds
+(benchmarks/cli_startup.py). Errors a user can cause print one sentence on stderr and exit with
+status 2; no traceback.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from tweetops import __version__
+from tweetops.catalog import ORDER
 from tweetops.errors import TweetopsError, guarded
-from tweetops.logs import setup_logging
 from tweetops.pipeline.options import LOG_LEVELS, add_stage_options, request_from
-from tweetops.pipeline.runs import ORDER
-from tweetops.settings import environment, limit_threads, load_config, project_root
 
 
 def _log_level(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +38,8 @@ def _shown(path) -> str:
 
 
 def _config(args):
+    from tweetops.settings import load_config
+
     return load_config(args.params, **({"tracking.enabled": False} if getattr(args, "no_tracking", False) else {}))
 
 
@@ -44,6 +48,7 @@ def _config(args):
 def cmd_run(args) -> int:
     from tweetops.pipeline.runner import run_all
     from tweetops.release.publish import NotPublished, publish
+    from tweetops.settings import load_config
 
     request = request_from(args)
     training = run_all(request)["model_training"]
@@ -103,6 +108,7 @@ def cmd_registry(args) -> int:
 def cmd_report(args) -> int:
     from tweetops.io.files import write_text
     from tweetops.release import compare, pr_comment, reports
+    from tweetops.settings import environment, load_config
 
     if args.report == "compare":
         text = compare.compare(args.base, args.head)
@@ -138,6 +144,7 @@ def cmd_model_path(args) -> int:
     from tweetops.catalog import Catalog
     from tweetops.model.bundle import verify_bundle
     from tweetops.serving.inference import resolve_model
+    from tweetops.settings import project_root
 
     choice = resolve_model(args.model, Catalog(project_root(args.params)))
     verify_bundle(choice.path)  # what serve would refuse, this refuses too
@@ -156,6 +163,7 @@ def cmd_batch(args) -> int:
 
 def cmd_monitor(args) -> int:
     from tweetops.monitoring.monitor import monitor
+    from tweetops.settings import load_config
 
     return monitor(load_config(args.params), input_uri=args.input, history=args.history, model=args.model,
                    window_hours=args.window_hours, max_rows=args.max_rows, output=args.output)
@@ -168,65 +176,153 @@ def cmd_notify(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tweetops", description="Tweet sentiment: train, publish, serve, monitor.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_env(args) -> int:
+    from tweetops.settings import Environment, environment
 
-    p = sub.add_parser("run", help="run the six stages, then publish the model if its gate promoted it")
+    environment()  # a bad value is refused here with its sentence, as every command would
+    rows = [(name, "(set, hidden)" if secret and os.environ.get(name, "").strip() else
+             os.environ.get(name, "").strip() or "-", about) for name, about, secret in Environment.variables()]
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, about in rows:
+        print(f"{name:<{width}}  {about}\n{'':<{width}}  = {value}" if args.values else f"{name:<{width}}  {about}")
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------------------------
+
+MAIN_EPILOG = """\
+commands in the order of a model's life: run (or stage) -> gate -> publish -> serve / batch-predict
+-> monitor -> notify; registry, report and model-path look at what is there.
+
+environment: every command reads its defaults from variables such as LOG_LEVEL, TWEETOPS_PARAMS,
+TWEETOPS_SOURCE, TWEETOPS_TRACKING, MLFLOW_TRACKING_URI, MODEL_DIR, PORT, WEB_CONCURRENCY,
+TWEETOPS_API_KEYS and DATABASE_URL; `tweetops env` lists all of them with what they do.
+
+exit status: 0 done, 2 a mistake to fix (one sentence on stderr), 3 drift and 4 not enough data
+(monitor), 130 interrupted.
+
+examples:
+  tweetops run                          train on the bundled tweets, publish if the gate promotes
+  tweetops serve                        the API on port 8080 (PORT)
+  tweetops COMMAND --help               what a command does, its options and an example"""
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"tweetops {__version__}")
+        parser.exit()
+
+
+def _command(sub, name: str, summary: str, about: str, examples: list[str], func=None) -> argparse.ArgumentParser:
+    """A subcommand with a one-line summary (in `tweetops --help`), a description and examples."""
+    epilog = "example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join(f"  {e}" for e in examples)
+    parser = sub.add_parser(name, help=summary, description=about, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    if func is not None:
+        parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tweetops", description="Tweet sentiment (negative / neutral / positive): "
+                                     "train, publish, serve, monitor.", epilog=MAIN_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _command(sub, "run", "run the six stages, then publish the model if its gate promoted it",
+                 "Run the six stages (data_ingestion ... model_training) on the data source, write models/<run_id> "
+                 "and reports/<run_id>, then publish the model as the champion if its gate promoted it. A run that "
+                 "fails leaves every earlier output exactly as it was.",
+                 ["tweetops run", "tweetops run --source data/raw/tweets_GroundTruth.txt --labeled-fraction 0.5",
+                  "TWEETOPS_RUN_ID=try-1 tweetops run --no-tracking"], cmd_run)
     add_stage_options(p)
-    p.set_defaults(func=cmd_run)
-    p = sub.add_parser("stage", help="run one pipeline stage (registers and publishes nothing)")
-    p.add_argument("name", choices=ORDER)
+    p = _command(sub, "stage", "run one pipeline stage (registers and publishes nothing)",
+                 "Run one stage of the current run: the stage before it must have finished for the same run. The "
+                 "first stage starts a new run; model_training writes the bundle and the gate's verdict but "
+                 "publishes nothing (that is `tweetops publish`).",
+                 ["tweetops stage data_ingestion --source data/raw/tweets_GroundTruth.txt",
+                  "tweetops stage model_training --log-level DEBUG"], cmd_stage)
+    p.add_argument("name", choices=ORDER, help="the stage: " + ", ".join(ORDER))
     add_stage_options(p)
-    p.set_defaults(func=cmd_stage)
-    p = sub.add_parser("publish", help="make a trained run the champion, if its gate promoted it")
+    p = _command(sub, "publish", "make a trained run the champion, if its gate promoted it",
+                 "Register a trained run's bundle (MLflow's registry, or the local models/champion with tracking "
+                 "off) and make it the champion, if its gate promoted it and it still verifies.",
+                 ["tweetops publish 20261202T071609Z"], cmd_publish)
     p.add_argument("run_id", help="the run to publish (models/<run_id>)")
     _project(p)
     _log_level(p)
-    p.set_defaults(func=cmd_publish)
-    p = sub.add_parser("gate", help="fail unless the bundle's model beats every baseline; print its verdict")
+    p = _command(sub, "gate", "fail unless the bundle's model beats every baseline; print its verdict",
+                 "Check a bundle against the baselines (majority class, the model without pseudo-labels, the VADER "
+                 "rule): exit 0 when it beats every one, 2 otherwise; print the verdict.",
+                 ["tweetops gate --bundle models/20261202T071609Z --output gate.json"], cmd_gate)
     p.add_argument("--bundle", required=True, help="model bundle folder, e.g. models/<run_id>")
     p.add_argument("--output", default=None, help="also write the verdict JSON here")
     _log_level(p)
-    p.set_defaults(func=cmd_gate)
-    p = sub.add_parser("registry", help="show the published versions, promote one, or roll back the champion")
+    p = _command(sub, "registry", "show the published versions, promote one, or roll back the champion",
+                 "The published versions and the champion's history (status), make a published version the "
+                 "champion (promote VERSION), or move the champion back to the one before it (rollback).",
+                 ["tweetops registry status", "tweetops registry promote 3", "tweetops registry rollback"],
+                 cmd_registry)
     p.add_argument("action", choices=("status", "promote", "rollback"))
     p.add_argument("version", nargs="?", help="for promote: a published version (local registry: its run id)")
     _project(p)
     _log_level(p)
-    p.set_defaults(func=cmd_registry)
 
-    report = sub.add_parser("report", help="reports about runs").add_subparsers(dest="report", required=True)
-    p = report.add_parser("compare", help="Markdown: HEAD's metrics against BASE's, with deltas and the gate")
+    report = _command(sub, "report", "reports about runs (compare, summary, comment)",
+                      "Markdown reports the workflows post: two runs compared, a retrain's job summary, a pull "
+                      "request comment.", ["tweetops report compare models/champion models/20261202T071609Z"])
+    report = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    p = _command(report, "compare", "Markdown: HEAD's metrics against BASE's, with deltas and the gate",
+                 "HEAD's metrics against BASE's, per class, with the deltas and HEAD's gate verdict, as Markdown.",
+                 ["tweetops report compare models/champion models/20261202T071609Z --output compare.md"],
+                 cmd_report)
     p.add_argument("base", help="the base run: a bundle folder, its manifest.json or a metrics.json")
     p.add_argument("head", help="the new run: a bundle folder, its manifest.json or a metrics.json")
     p.add_argument("--output", default=None, help="write the Markdown here instead of stdout")
-    p = report.add_parser("summary", help="Markdown for the retrain workflow's job summary")
+    p = _command(report, "summary", "Markdown for the retrain workflow's job summary",
+                 "The retrain workflow's job summary for a run: metrics, the gate, the image and what was "
+                 "published.", ["tweetops report summary 20261202T071609Z --published yes --image-tag tweetops:808"],
+                 cmd_report)
     p.add_argument("run_id")
     p.add_argument("--published", default="not reached", help="what happened to the publication")
     p.add_argument("--image-tag", action="append", default=[], help="an image tag (repeatable)")
     p.add_argument("--push-status", default="not reached", help="what happened to the container registry push")
     p.add_argument("--params", default=None, help="params file (default: TWEETOPS_PARAMS or ./params.yaml)")
-    p = report.add_parser("comment", help="post a report on a pull request, updating its earlier comment in place")
+    p = _command(report, "comment", "post a report on a pull request, updating its earlier comment in place",
+                 "Post a Markdown report as a pull request comment, or update the one posted before (GITHUB_TOKEN "
+                 "or GH_TOKEN; GITHUB_API_URL).", ["tweetops report comment compare.md --repo owner/name --pr 12"],
+                 cmd_report)
     p.add_argument("body", help="the Markdown file (from `tweetops report compare --output`)")
     p.add_argument("--repo", default=None, help="owner/name (default: GITHUB_REPOSITORY)")
     p.add_argument("--pr", type=int, required=True, help="the pull request's number")
-    for name in ("compare", "summary", "comment"):
-        report.choices[name].set_defaults(func=cmd_report)
 
-    p = sub.add_parser("serve", help="serve the HTTP API (and SageMaker's /ping, /invocations)")
+    p = _command(sub, "serve", "serve the HTTP API (and SageMaker's /ping, /invocations)",
+                 "Serve the API: /predict, /predict/batch, /predictions, /model, /metrics, and SageMaker's /ping, "
+                 "/invocations and /execution-parameters. The model is MODEL_DIR or MODEL_URI, else the champion; "
+                 "TWEETOPS_API_KEYS turns auth on; DATABASE_URL stores the history in PostgreSQL.",
+                 ["tweetops serve", "PORT=9000 WEB_CONCURRENCY=4 TWEETOPS_API_KEYS=secret tweetops serve"], cmd_serve)
     p.add_argument("--host", default=None, help="address to listen on (default: HOST or 0.0.0.0)")
     p.add_argument("--port", type=int, default=None, help="port (default: PORT or 8080)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: WEB_CONCURRENCY or 2)")
     _log_level(p)
-    p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("model-path", help="print the bundle folder serve and batch-predict would load, and why")
+    p = _command(sub, "model-path", "print the bundle folder serve and batch-predict would load, and why",
+                 "Print the bundle folder `serve` and `batch-predict` would load (after checking its hashes), and "
+                 "on stderr why that one.", ["tweetops model-path", "tweetops model-path --model models/r1"],
+                 cmd_model_path)
     p.add_argument("--model", default=None, help="a bundle folder to check instead (default: MODEL_DIR, else the "
                                                  "champion)")
     p.add_argument("--params", default=None, help="params file, whose folder is the project (default: ./params.yaml)")
     _log_level(p)
-    p.set_defaults(func=cmd_model_path)
-    p = sub.add_parser("batch-predict", help="predict every row of a CSV/JSONL/Parquet file (local or s3://)")
+    p = _command(sub, "batch-predict", "predict every row of a CSV/JSONL/Parquet file (local or s3://)",
+                 "Predict every row of a file, streamed in chunks, and write it back with label and probabilities "
+                 "added; rows whose text cannot be read are flagged, not dropped. In an AWS Batch array job each "
+                 "shard (AWS_BATCH_JOB_ARRAY_INDEX of AWS_BATCH_JOB_ARRAY_SIZE) writes its own part file.",
+                 ["tweetops batch-predict --input tweets.csv --output predicted.parquet",
+                  "tweetops batch-predict --input s3://bucket/in.parquet --output s3://bucket/out/"], cmd_batch)
     p.add_argument("--input", required=True, help="input file: path or s3://bucket/key (.csv, .jsonl, .parquet)")
     p.add_argument("--output", required=True,
                    help="output file (unsharded), or folder/prefix for part-NNNNN-of-NNNNN files")
@@ -234,10 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=10_000, help="rows per chunk (default: 10000)")
     p.add_argument("--model", default=None, help="model bundle folder (default: MODEL_DIR, else the champion)")
     _log_level(p)
-    p.set_defaults(func=cmd_batch)
-    p = sub.add_parser("monitor", help="compare recent predictions with the model's training reference (drift)",
-                       epilog="exit status: 0 no drift, 3 drift, 4 not enough data (fewer than "
-                              "monitoring.min_samples texts), 2 user error")
+    p = _command(sub, "monitor", "compare recent predictions with the model's training reference (drift)",
+                 "Judge whether recent texts (the prediction history, or a file) drifted from the model's training "
+                 "reference, and write drift.json and drift.html. Exit status: 0 no drift, 3 drift, 4 not enough "
+                 "data (fewer than monitoring.min_samples texts), 2 a mistake to fix.",
+                 ["tweetops monitor", "tweetops monitor --input current.csv --output reports/monitoring/today"],
+                 cmd_monitor)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--history", default=None,
                         help="prediction history database URL (default: DATABASE_URL, else the API's SQLite file)")
@@ -250,11 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="report folder (default: reports/monitoring/<UTC time>)")
     p.add_argument("--params", default=None, help="params file (default: TWEETOPS_PARAMS or ./params.yaml)")
     _log_level(p)
-    p.set_defaults(func=cmd_monitor)
-    p = sub.add_parser("notify", help="the drift monitor's job summary (Markdown) or Slack message")
+    p = _command(sub, "notify", "the drift monitor's job summary (Markdown) or Slack message",
+                 "Turn a monitor's drift.json into the workflow's job summary (Markdown on stdout) or post it to "
+                 "Slack (SLACK_WEBHOOK_URL).", ["tweetops notify summary reports/monitoring/today/drift.json"],
+                 cmd_notify)
     p.add_argument("channel", choices=("summary", "slack"))
     p.add_argument("report", help="the monitor's drift.json")
-    p.set_defaults(func=cmd_notify)
+    p = _command(sub, "env", "list the environment variables tweetops reads",
+                 "Every environment variable tweetops reads and what it does; --values shows each one's value here "
+                 "(secrets only as set or not).", ["tweetops env", "tweetops env --values"], cmd_env)
+    p.add_argument("--values", action="store_true", help="also show each variable's value (secrets hidden)")
     return parser
 
 
@@ -262,6 +365,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
     def command() -> int:
+        from tweetops.logs import setup_logging
+        from tweetops.settings import environment, limit_threads
+
         setup_logging(getattr(args, "log_level", None) or environment().log_level)
         limit_threads()
         return args.func(args)

@@ -1,6 +1,7 @@
 """The one exception type for errors a user can cause (its message is shown as it is), and how a
 command turns it into one sentence and an exit status."""
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -32,13 +33,19 @@ def sigterm_interrupts():
 
 def guarded(call, *args, sigterm: bool = True) -> int:
     """Run a command: a TweetopsError becomes `error: <sentence>` on stderr and exit status 2, an
-    interrupt (Ctrl-C, or SIGTERM unless `sigterm` is False) exit status 130; never a traceback."""
+    interrupt (Ctrl-C, or SIGTERM unless `sigterm` is False) exit status 130, a closed pipe on stdout 141;
+    never a traceback."""
     try:
         with sigterm_interrupts() if sigterm else contextlib.nullcontext():
-            return call(*args)
+            status = call(*args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the guard, rather than at exit
+            return status
     except TweetopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`tweetops env | head`): stop quietly, as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the final flush cannot fail again
+        return 141

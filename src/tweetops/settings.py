@@ -376,9 +376,9 @@ class Environment(BaseModel):
                 if k.startswith("SM_CHANNEL_") and v}
 
     @classmethod
-    def variables(cls) -> list[tuple[str, str]]:
-        """(name, description) of every variable, for the CLI's help."""
-        return [(f.alias, f.description or "") for f in cls.model_fields.values()]
+    def variables(cls) -> list[tuple[str, str, bool]]:
+        """(name, description, whether it holds a secret) of every variable, for `tweetops env`."""
+        return [(f.alias, f.description or "", "SecretStr" in str(f.annotation)) for f in cls.model_fields.values()]
 
 
 _ENV_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "literal": "one of"}

@@ -1,15 +1,11 @@
 """The options every stage takes, on `tweetops run`, `tweetops stage NAME` and `python -m
-tweetops.pipeline.<stage>` alike; the last runs a stage without the CLI."""
+tweetops.pipeline.<stage>` alike; the last runs a stage without the CLI. Defining them imports
+nothing heavy, so `tweetops --help` stays fast; what runs a stage is imported when it runs."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
-from tweetops.errors import guarded
-from tweetops.logs import setup_logging
-from tweetops.pipeline.runs import Request, execute
-from tweetops.settings import environment, limit_threads
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -26,7 +22,9 @@ def add_stage_options(parser: argparse.ArgumentParser) -> None:
                         help="no MLflow: the champion is the local models/champion")
 
 
-def request_from(args) -> Request:
+def request_from(args):
+    from tweetops.pipeline.runs import Request
+
     return Request(args.params, {"data.source": args.source, "split.labeled_fraction": args.labeled_fraction,
                                  "tracking.enabled": False if args.no_tracking else None})
 
@@ -36,6 +34,10 @@ def stage_main(name: str, stage, argv=None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m tweetops.pipeline.{name}", description=f"the {name} stage")
     add_stage_options(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    from tweetops.errors import guarded
+    from tweetops.logs import setup_logging
+    from tweetops.pipeline.runs import execute
+    from tweetops.settings import environment, limit_threads
 
     def main() -> int:
         setup_logging(args.log_level or environment().log_level)

@@ -20,15 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tweetops.catalog import Catalog, check_run_id
+from tweetops.catalog import ORDER, Catalog, check_run_id
 from tweetops.errors import TweetopsError
 from tweetops.io.files import read_record, write_json
 from tweetops.settings import (Params, build_params, environment_overrides, new_run_id, params_path, project_root,
                                read_params_file)
 
 log = logging.getLogger("tweetops.pipeline")
-ORDER = ("data_ingestion", "data_preparation", "preprocessing", "feature_engineering", "clustering",
-         "model_training")
 FIRST_STAGE = ORDER[0]
 ORIGINS = {"data.source": "--source or TWEETOPS_SOURCE", "split.labeled_fraction": "--labeled-fraction",
            "tracking.enabled": "--no-tracking or TWEETOPS_TRACKING", "data.s3_endpoint_url": "AWS_ENDPOINT_URL_S3"}
