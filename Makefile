@@ -25,21 +25,29 @@ $(VENV)/.uv: | $(BIN)/python
 	$(BIN)/python -m uv --version >/dev/null 2>&1 || $(PIP) install uv==$(UV_VERSION)
 	touch $@
 
-$(VENV)/.installed: requirements.txt requirements-train.txt pyproject.toml $(VENV)/.uv
+# Three markers, so each step re-runs only when its own inputs change: the pinned requirements, the
+# test tools, and the project itself (editable). The workflow tests' scratch clones see this venv's
+# packages through a .pth file and mark the requirements as present: their `make install` installs
+# only their own copy of the project.
+$(VENV)/.requirements: requirements.txt requirements-train.txt $(VENV)/.uv
 	@echo "installing the runtime and training requirements into $(VENV)"
 	$(UV) -r requirements.txt -r requirements-train.txt
-	$(UV) --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt ui/requirements.txt $(VENV)/.installed
+$(VENV)/.requirements-dev: requirements-dev.txt ui/requirements.txt $(VENV)/.requirements
 	@echo "installing the test and lint requirements into $(VENV)"
 	$(UV) -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.requirements
+	@echo "installing tweetops itself into $(VENV) (editable: src/ is what runs)"
+	$(UV) --no-deps -e .
 	touch $@
 
 ## install: the runtime and training requirements into .venv (what `make run` needs)
 install: $(VENV)/.installed
 ## install-dev: install, plus the test, lint and notebook tools (what `make test` needs)
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed $(VENV)/.requirements-dev
 
 ## run: install into .venv and run the six-stage pipeline on the bundled tweets
 run: install

@@ -53,13 +53,17 @@ def registry_state(root: Path) -> dict:
 
 
 def scratch_clone(folder: Path) -> Path:
-    """A copy of the tree plus a .venv that sees this venv's packages (uv among them), so `make install` runs
-    for real: uv links every pinned requirement in from its cache and installs the scratch copy's own tweetops."""
+    """A copy of the tree plus a .venv that sees this venv's packages (uv among them) through a .pth file and
+    is marked as holding the requirements, so `make install` runs for real and installs the scratch copy's own
+    tweetops (not another 190 packages, whose modules each scratch venv would byte-compile again)."""
     root = copy_repo(folder)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / ".venv")], check=True)
-    pip_home = Path(sysconfig.get_paths()["purelib"])
-    purelib = next((root / ".venv" / "lib").glob("python3*/site-packages"))
-    (purelib / "zz_test_venv.pth").write_text(f"{pip_home}\n", encoding="utf-8")
+    venv = root / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    packages = Path(sysconfig.get_paths()["purelib"])
+    purelib = next((venv / "lib").glob("python3*/site-packages"))
+    (purelib / "zz_test_venv.pth").write_text(f"{packages}\n", encoding="utf-8")
+    for marker in (".uv", ".requirements", ".requirements-dev"):
+        (venv / marker).touch()
     return root
 
 
