@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
-# uv resolves and installs the same pinned requirements as pip, about ten times faster
-# (15 s against 159 s for the test set-up on a fresh machine); pip only installs uv itself.
+# uv resolves and installs the same pinned requirements as pip, faster (about a minute against 159 s
+# for the test set-up on a fresh machine); pip only installs uv itself. --compile-bytecode as pip
+# does: these machines set PYTHONDONTWRITEBYTECODE, so without .pyc files every process would compile
+# every module it imports again (imports 1.5x slower, the test suite two minutes longer).
 UV_VERSION := 0.13.8
-UV     := $(BIN)/python -m uv pip install --python $(BIN)/python -q
+UV     := $(BIN)/python -m uv pip install --python $(BIN)/python -q --compile-bytecode
 
 .PHONY: help run test check lint pytest install install-dev system-deps bench-deps image deploy-plan clean ui ui-image
 .DEFAULT_GOAL := help
