@@ -56,7 +56,11 @@ run: install
 	$(BIN)/tweetops run
 
 ## test: install what the tests need, then lint and run every test
-test: install-dev system-deps lint pytest
+test:
+	@# The Debian packages install while uv installs the Python ones, so neither waits for the other.
+	@scripts/install_system_deps.sh & debian=$$!; $(MAKE) --no-print-directory install-dev; python=$$?; \
+	 wait $$debian && exit $$python
+	@$(MAKE) --no-print-directory lint pytest
 
 ## system-deps: Debian packages for the real servers the tests start (PostgreSQL, Docker, ...)
 system-deps:
