@@ -11,9 +11,6 @@ from pathlib import Path
 
 from tweetops.errors import TweetopsError
 
-# The six stages in order; each writes its stamp to data/stages/<stage>.json.
-ORDER = ("data_ingestion", "data_preparation", "preprocessing", "feature_engineering", "clustering",
-         "model_training")
 CHAMPION = "champion"  # models/champion: the published model, what serving loads by default
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 RESERVED = {CHAMPION, "champions.json", "monitoring"}  # names under models/ and reports/ that are not runs

@@ -8,15 +8,12 @@ status 2; no traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 from tweetops import __version__
-from tweetops.catalog import ORDER
-from tweetops.errors import TweetopsError, guarded
 from tweetops.pipeline.options import LOG_LEVELS, add_stage_options, request_from
+from tweetops.pipeline.order import ORDER
 
 
 def _log_level(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +28,8 @@ def _project(parser: argparse.ArgumentParser) -> None:
 
 def _shown(path) -> str:
     """A path as the user would type it: relative to the working directory when under it."""
+    from pathlib import Path
+
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -64,6 +63,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_stage(args) -> int:
+    import json
+
     from tweetops.pipeline.runner import run_stage
 
     print(json.dumps(run_stage(args.name, request_from(args)), indent=2, default=str))
@@ -87,6 +88,7 @@ def cmd_gate(args) -> int:
 
 
 def cmd_registry(args) -> int:
+    from tweetops.errors import TweetopsError
     from tweetops.release.registry import open_registry, status_lines
 
     config = _config(args)
@@ -106,6 +108,9 @@ def cmd_registry(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from tweetops.errors import TweetopsError
     from tweetops.io.files import write_text
     from tweetops.release import compare, pr_comment, reports
     from tweetops.settings import environment, load_config
@@ -154,6 +159,8 @@ def cmd_model_path(args) -> int:
 
 
 def cmd_batch(args) -> int:
+    import json
+
     from tweetops.serving import batch
 
     print(json.dumps(batch.run(args.input, args.output, text_column=args.text_column, chunk_size=args.chunk_size,
@@ -363,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from tweetops.errors import guarded
 
     def command() -> int:
         from tweetops.logs import setup_logging

@@ -4,7 +4,6 @@ nothing heavy, so `tweetops --help` stays fast; what runs a stage is imported wh
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -34,6 +33,8 @@ def stage_main(name: str, stage, argv=None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m tweetops.pipeline.{name}", description=f"the {name} stage")
     add_stage_options(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    import json
+
     from tweetops.errors import guarded
     from tweetops.logs import setup_logging
     from tweetops.pipeline.runs import execute

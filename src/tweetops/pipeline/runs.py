@@ -20,9 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tweetops.catalog import ORDER, Catalog, check_run_id
+from tweetops.catalog import Catalog, check_run_id
 from tweetops.errors import TweetopsError
 from tweetops.io.files import read_record, write_json
+from tweetops.pipeline.order import ORDER
 from tweetops.settings import (Params, build_params, environment_overrides, new_run_id, params_path, project_root,
                                read_params_file)
 
