@@ -11,11 +11,10 @@ import re
 from typing import Annotated
 
 import orjson
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -131,20 +130,22 @@ async def ready_service(request: Request) -> Service:
 
 Ready = Annotated[Service, Depends(ready_service)]
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+IDEMPOTENCY_MSG = "Idempotency-Key must be 1 to 64 letters, digits or . _ : - (send the same key again when you retry)."
+# The IETF draft's header: a client that retries after a lost answer sends the same key again. Read by hand
+# and documented through openapi_extra: a FastAPI header parameter would validate it on every request.
+RECORDED = {"parameters": [{
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
+    "description": "Optional. Retries of a request with the same key are recorded in the history once (the key "
+                   "fixes the records' ids); the answer is computed again."}]}
 
 
-def _idempotency_key(value: str | None) -> str | None:
-    if value is not None and not IDEMPOTENCY_KEY.match(value):
-        raise InputError("Idempotency-Key must be 1 to 64 letters, digits or . _ : - (send the same key again "
-                         "when you retry).")
-    return value
-
-
-# The IETF draft's header: a client that retries after a lost answer sends the same key again.
-IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", json_schema_extra={"pattern": IDEMPOTENCY_KEY.pattern},
-    description="Optional. Retries of a request with the same key are recorded in the history once (the key "
-                "fixes the records' ids); the answer is computed again."), AfterValidator(_idempotency_key)]
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise RequestValidationError([{"type": "value_error", "loc": ("header", "Idempotency-Key"), "input": key,
+                                       "msg": IDEMPOTENCY_MSG, "ctx": {"error": InputError(IDEMPOTENCY_MSG)}}])
+    return key
 
 
 def create_app(service: Service | None = None, load: bool = True, model: ModelChoice | None = None) -> FastAPI:
@@ -185,17 +186,17 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
                      "model_source": predictor and predictor.choice.source,
                      "uptime_seconds": round(service.uptime(), 3)}, status_code=200 if predictor else 503)
 
-    @app.post("/predict", response_model=PredictResponse, tags=["predict"], responses=ERRORS)
-    async def predict(body: PredictRequest, request: Request, svc: Ready, idempotency_key: IdempotencyKey = None):
+    @app.post("/predict", response_model=PredictResponse, tags=["predict"], responses=ERRORS, openapi_extra=RECORDED)
+    async def predict(body: PredictRequest, request: Request, svc: Ready):
         request_id = request.state.request_id
-        result = svc.predict([body.text], request_id, idempotency_key)[0]
+        result = svc.predict([body.text], request_id, idempotency_key(request))[0]
         return JSON({**result, "model_version": svc.predictor.version, "request_id": request_id})
 
-    @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses=ERRORS)
-    async def predict_batch(body: BatchRequest, request: Request, svc: Ready, idempotency_key: IdempotencyKey = None):
-        request_id = request.state.request_id
-        # big batches: keep the loop free
-        results = await run_in_threadpool(svc.predict, body.texts, request_id, idempotency_key)
+    @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses=ERRORS,
+              openapi_extra=RECORDED)
+    async def predict_batch(body: BatchRequest, request: Request, svc: Ready):
+        request_id, key = request.state.request_id, idempotency_key(request)
+        results = await run_in_threadpool(svc.predict, body.texts, request_id, key)  # big batches: keep the loop free
         return JSON({"predictions": results, "model_version": svc.predictor.version, "request_id": request_id})
 
     @app.get("/model", response_model=ModelInfo, tags=["ops"], responses={401: ERRORS[401], 503: ERRORS[503]})
@@ -233,13 +234,13 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
     @app.post("/invocations", tags=["sagemaker"], response_class=Response,
               responses={**sagemaker.responses(), **ERRORS, 406: {"model": Problem, "description": "An Accept type "
                                                                   "the route does not write."}},
-              openapi_extra={"requestBody": sagemaker.request_body(service.limits)})
-    async def invocations(request: Request, svc: Ready, idempotency_key: IdempotencyKey = None):
+              openapi_extra={"requestBody": sagemaker.request_body(service.limits), **RECORDED})
+    async def invocations(request: Request, svc: Ready):
         """JSON ({"instances": [...]} or a list), JSON lines, or CSV (one text per line); answers in kind."""
-        content_type = request.headers.get("content-type")
+        content_type, key = request.headers.get("content-type"), idempotency_key(request)
         texts = sagemaker.parse_invocation(await request.body(), content_type, svc.limits)
         accept = _output_type(request.headers.get("accept"), content_type)
-        results = await run_in_threadpool(svc.predict, texts, request.state.request_id, idempotency_key)
+        results = await run_in_threadpool(svc.predict, texts, request.state.request_id, key)
         return Response(_render(results, accept, svc.predictor.labels), media_type=accept)
 
     @app.get("/execution-parameters", response_model=ExecutionParameters, tags=["sagemaker"])
