@@ -183,12 +183,23 @@ def cmd_notify(args) -> int:
     return 0
 
 
+def _without_password(value: str) -> str:
+    """A URL's password replaced by ***: DATABASE_URL and MLFLOW_TRACKING_URI may carry one."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if "://" not in value or parts.password is None:
+        return value
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
 def cmd_env(args) -> int:
     from tweetops.settings import Environment, environment
 
     environment()  # a bad value is refused here with its sentence, as every command would
     rows = [(name, "(set, hidden)" if secret and os.environ.get(name, "").strip() else
-             os.environ.get(name, "").strip() or "-", about) for name, about, secret in Environment.variables()]
+             _without_password(os.environ.get(name, "").strip()) or "-", about)
+            for name, about, secret in Environment.variables()]
     width = max(len(name) for name, _, _ in rows)
     for name, value, about in rows:
         print(f"{name:<{width}}  {about}\n{'':<{width}}  = {value}" if args.values else f"{name:<{width}}  {about}")

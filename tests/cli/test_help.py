@@ -71,7 +71,8 @@ def test_a_wrong_choice_is_refused_by_name():
 
 
 def test_env_lists_every_variable_and_hides_secrets():
-    done = tweetops("env", "--values", TWEETOPS_API_KEYS="sekrit", PORT="9001")
+    done = tweetops("env", "--values", TWEETOPS_API_KEYS="sekrit", PORT="9001",
+                    DATABASE_URL="postgresql://app:sekrit@db.internal:5432/tweets")
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines() if not line.startswith(" ")]
     assert names == [name for name, _, _ in Environment.variables()]
@@ -79,6 +80,7 @@ def test_env_lists_every_variable_and_hides_secrets():
     lines = done.stdout.splitlines()
     assert lines[names.index("TWEETOPS_API_KEYS") * 2 + 1].strip() == "= (set, hidden)"
     assert lines[names.index("PORT") * 2 + 1].strip() == "= 9001"
+    assert lines[names.index("DATABASE_URL") * 2 + 1].strip() == "= postgresql://app:***@db.internal:5432/tweets"
 
 
 def test_env_refuses_a_bad_value_with_one_sentence():
