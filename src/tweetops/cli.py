@@ -197,9 +197,10 @@ def cmd_env(args) -> int:
     from tweetops.settings import Environment, environment
 
     environment()  # a bad value is refused here with its sentence, as every command would
-    rows = [(name, "(set, hidden)" if secret and os.environ.get(name, "").strip() else
-             _without_password(os.environ.get(name, "").strip()) or "-", about)
-            for name, about, secret in Environment.variables()]
+    rows = []
+    for name, about, secret in Environment.variables():
+        value = os.environ.get(name, "").strip()
+        rows.append((name, "(set, hidden)" if secret and value else _without_password(value) or "-", about))
     width = max(len(name) for name, _, _ in rows)
     for name, value, about in rows:
         print(f"{name:<{width}}  {about}\n{'':<{width}}  = {value}" if args.values else f"{name:<{width}}  {about}")
@@ -225,15 +226,6 @@ examples:
   tweetops COMMAND --help               what a command does, its options and an example"""
 
 
-class _Version(argparse.Action):
-    def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"tweetops {__version__}")
-        parser.exit()
-
-
 def _command(sub, name: str, summary: str, about: str, examples: list[str], func=None) -> argparse.ArgumentParser:
     """A subcommand with a one-line summary (in `tweetops --help`), a description and examples."""
     epilog = "example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join(f"  {e}" for e in examples)
@@ -248,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tweetops", description="Tweet sentiment (negative / neutral / positive): "
                                      "train, publish, serve, monitor.", epilog=MAIN_EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--version", action="version", version=f"tweetops {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _command(sub, "run", "run the six stages, then publish the model if its gate promoted it",

@@ -7,7 +7,6 @@ exposes `create_app()` for any ASGI server.
 import contextlib
 import datetime
 import logging
-import re
 from typing import Annotated
 
 import orjson
@@ -24,7 +23,7 @@ from tweetops.model.bundle import read_card
 from tweetops.serving import bodies, metrics, sagemaker
 from tweetops.serving.history import HistoryUnavailable
 from tweetops.serving.inference import InputError, ModelChoice
-from tweetops.serving.middleware import EdgeMiddleware
+from tweetops.serving.middleware import REQUEST_ID, EdgeMiddleware
 from tweetops.serving.schemas import BatchResponse, ExecutionParameters, Health, HistoryPage, Label, ModelInfo
 from tweetops.serving.schemas import Moment, PredictResponse, Problem, ValidationProblem, request_models
 from tweetops.serving.service import Service
@@ -129,7 +128,7 @@ async def ready_service(request: Request) -> Service:
 
 
 Ready = Annotated[Service, Depends(ready_service)]
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+IDEMPOTENCY_KEY = REQUEST_ID  # the same token rules as X-Request-ID
 IDEMPOTENCY_MSG = "Idempotency-Key must be 1 to 64 letters, digits or . _ : - (send the same key again when you retry)."
 # The IETF draft's header: a client that retries after a lost answer sends the same key again. Read by hand
 # and documented through openapi_extra: a FastAPI header parameter would validate it on every request.
