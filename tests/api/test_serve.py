@@ -109,6 +109,30 @@ def test_load_then_sigterm_every_answered_prediction_is_recorded(trained_bundle,
     assert history.pending() == 0
 
 
+# A worker as the supervisor starts it, sent SIGTERM after its handlers are set and before uvicorn runs: the
+# window in which a supervisor stopping at once (a deploy rolled back) used to leave it serving until killed.
+EARLY_SIGTERM = """
+import os, signal
+from tweetops.logs import setup_logging
+from tweetops.serving.inference import resolve_model
+from tweetops.serving.server import ServeSettings, listen, worker_server
+setup_logging("INFO")
+settings = ServeSettings(host="127.0.0.1", port=int(os.environ["PORT"]))
+server = worker_server(settings, resolve_model())
+os.kill(os.getpid(), signal.SIGTERM)
+server.run(sockets=[listen(settings.host, settings.port)])
+print("started", server.started)
+"""
+
+
+def test_a_sigterm_while_a_worker_starts_stops_it_gracefully(trained_bundle, tmp_path):
+    done = subprocess.run([sys.executable, "-c", EARLY_SIGTERM], env=serve_env(trained_bundle, tmp_path),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["started", "True"]  # it finished starting, then took the graceful path
+    assert "Application shutdown complete" in done.stderr and "history flushed" in done.stderr
+
+
 def test_any_asgi_server_runs_the_seed_designs_api_main(trained_bundle, tmp_path):
     """`uvicorn api.main:app`, as the seed design runs it: api/main.py only builds the app from the package."""
     env = serve_env(trained_bundle, tmp_path)

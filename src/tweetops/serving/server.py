@@ -129,20 +129,30 @@ def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice,
 
     setup_logging(settings.log_level)
     _prepare_environment()
-    # uvicorn re-raises the signal it caught once it has shut down; a no-op handler makes that a clean exit.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    config = uvicorn.Config(create_app(model=model), loop="uvloop", http=bounded_protocol(settings.read_timeout),
-                            access_log=False, log_config=None, lifespan="on", ssl_certfile=settings.tls_cert,
-                            ssl_keyfile=settings.tls_key, timeout_graceful_shutdown=settings.graceful_seconds,
-                            server_header=False)
-    server = uvicorn.Server(config)
+    server = worker_server(settings, model)
     if supervisor is not None:
         threading.Thread(target=_exit_when_orphaned, args=(server, supervisor), name="orphan-check",
                          daemon=True).start()
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def worker_server(settings: ServeSettings, model: ModelChoice) -> uvicorn.Server:
+    """The worker's uvicorn server, not yet running, already stopped gracefully by SIGTERM or SIGINT.
+
+    uvicorn installs its own handlers only once it runs, and re-raises the signal it caught once it has shut
+    down. Before and after, this handler asks for the same graceful stop, so a SIGTERM that arrives while the
+    worker is still starting is not lost (it was, with a no-op handler: the worker served on until killed),
+    and the re-raised one is a clean exit."""
+    config = uvicorn.Config(create_app(model=model), loop="uvloop", http=bounded_protocol(settings.read_timeout),
+                            access_log=False, log_config=None, lifespan="on", ssl_certfile=settings.tls_cert,
+                            ssl_keyfile=settings.tls_key, timeout_graceful_shutdown=settings.graceful_seconds,
+                            server_header=False)
+    server = uvicorn.Server(config)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
+    return server
 
 
 def _exit_when_orphaned(server: uvicorn.Server, supervisor: int) -> None:
