@@ -36,7 +36,20 @@ SLOW_FIXTURES = {"postgres_server", "s3_server", "docker_daemon", "page", "start
 SLOW_FOLDERS = {"ci", "e2e", "notebooks"}  # the workflows' steps, the pipeline run end to end, the image
 
 
+# The files that take longest (measured with --durations: the image builds, the registry's three runs, the
+# release chain's and the workflows' trainings), scheduled first: under `--dist loadfile` a worker takes whole
+# files in collection order, and test_image.py alone (about 400 s) started last would end the session alone.
+LONGEST_FIRST = ("e2e/test_image.py", "registry/test_champion.py", "release/test_release_chain.py",
+                 "ci/test_workflows.py", "api/test_faults.py", "e2e/test_pipeline.py", "ci/test_pr_report.py")
+
+
+def _schedule_rank(item) -> int:
+    path = Path(item.fspath).relative_to(ROOT / "tests").as_posix()
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(items):
+    items.sort(key=_schedule_rank)  # stable: the rest keep their order
     for item in items:
         folder = Path(item.fspath).relative_to(ROOT / "tests").parts[0]
         if SLOW_FIXTURES & set(item.fixturenames) or folder in SLOW_FOLDERS:
