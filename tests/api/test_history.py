@@ -36,6 +36,13 @@ def _quarantined(history: History) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
+def _gauge(client, name: str) -> float:
+    """One unlabelled gauge's value from the API's /metrics."""
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(name + " ")]
+    assert len(lines) == 1, lines
+    return float(lines[0].split()[1])
+
+
 def _check_records_match(client, texts):
     items = client.get("/predictions", params={"limit": 1000}).json()["items"]
     by_text = {item["text"]: item for item in items}
@@ -81,6 +88,9 @@ def test_postgres_outage_mid_load_journals_then_ships_every_record(
                 postgres_server.stop()
             if i == 300:
                 assert history.pending() == 200  # journaled, waiting for the database
+                unshipped = sum(len(line) + 1 for p in history.spool.glob("journal-*.jsonl")
+                                for line in p.read_bytes().splitlines()[100:])
+                assert _gauge(client, "tweetops_history_backlog_bytes") == unshipped > 0  # what an alert watches
                 down = client.get("/predictions")
                 assert down.status_code == 503
                 assert down.json()["detail"].startswith("the prediction history database is unavailable")
@@ -93,6 +103,8 @@ def test_postgres_outage_mid_load_journals_then_ships_every_record(
             postgres_server.start()
     wait_until(lambda: history.pending() == 0, timeout=60, what="the journal shipped")
     assert history.count() == answered == 400
+    assert _gauge(client, "tweetops_history_backlog_bytes") == 0
+    assert _gauge(client, "tweetops_history_quarantined_records") == 0
     assert client.get("/predictions").json()["total"] == 400
 
 
@@ -153,6 +165,7 @@ def test_records_postgres_refuses_are_quarantined_and_never_block_the_others(
     quarantined = _quarantined(history)
     assert [json.loads(q["record"])["text"] for q in quarantined] == [texts[5], texts[250], texts[599]]
     assert all(q["reason"].startswith("DataError: ") for q in quarantined)
+    assert history.backlog() == (0, 3)  # /metrics' tweetops_history_quarantined_records
     stored = {item["text"] for item in history.query(limit=1000)["items"]}
     assert "lone ? surrogate" in stored  # sanitised on the way into the journal
     history.close()

@@ -222,7 +222,8 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
              responses={200: {"description": "Prometheus' text format.",
                               "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def prometheus():
-        body, content_type = metrics.exposition()
+        backlog = await run_in_threadpool(service.history.backlog) if service.history is not None else None
+        body, content_type = metrics.exposition(backlog)
         return Response(body, media_type=content_type)
 
     @app.get("/ping", tags=["sagemaker"], response_class=Response,

@@ -13,6 +13,7 @@ database such as PostgreSQL (postgresql+psycopg://...).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
@@ -30,6 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
 from tweetops.serving.journal import QUARANTINE, Journal, JournalFull, mark_shipped, quarantine, read_unshipped
+from tweetops.serving.journal import shipped_offset
 from tweetops.settings import environment, project_root
 
 log = logging.getLogger("tweetops.history")
@@ -259,6 +261,20 @@ class History:
         with self.engine.begin() as conn:
             conn.execute(_insert_statement(self.engine), batch)
         return len(batch)
+
+    def backlog(self) -> tuple[int, int]:
+        """Journal bytes not yet shipped (every process's), and records quarantined: what /metrics exports so
+        an alert sees a database that stopped taking records long before the disk fills."""
+        unshipped = 0
+        for path in self.spool.glob("journal-*.jsonl"):
+            with contextlib.suppress(OSError):  # shipped and removed meanwhile
+                unshipped += max(path.stat().st_size - shipped_offset(path), 0)
+        try:
+            with open(self.spool / QUARANTINE, "rb") as handle:
+                quarantined = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        except FileNotFoundError:
+            quarantined = 0
+        return unshipped, quarantined
 
     def pending(self) -> int:
         """Records journaled but not yet shipped, by every process using this spool folder."""

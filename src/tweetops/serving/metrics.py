@@ -1,4 +1,5 @@
-"""Prometheus metrics for the API: requests and latency by route and status, predictions by label.
+"""Prometheus metrics for the API: requests and latency by route and status, predictions by label, the model
+served, and the history's backlog (journal bytes not yet in the database, records quarantined).
 
 With several worker processes, `tweetops serve` sets PROMETHEUS_MULTIPROC_DIR before starting
 them, so /metrics sums every worker's counts instead of showing one worker's share.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import REGISTRY, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 
 from tweetops.settings import environment
 
@@ -38,11 +40,32 @@ def set_model(version: str) -> None:
     MODEL_INFO.labels(version).set(1)
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics text and its content type, summed over worker processes when there are several."""
+class HistoryBacklog:
+    """Read at each scrape from the spool folder the workers share, so any worker reports the whole backlog;
+    a collector rather than a Gauge, which in multi-process mode would keep one stale value per worker."""
+
+    def __init__(self, unshipped_bytes: int, quarantined: int):
+        self.unshipped_bytes, self.quarantined = unshipped_bytes, quarantined
+
+    def collect(self):
+        yield GaugeMetricFamily("tweetops_history_backlog_bytes",
+                                "Journal bytes of answered predictions not yet in the history database.",
+                                value=self.unshipped_bytes)
+        yield GaugeMetricFamily("tweetops_history_quarantined_records",
+                                "Records the history database refused, kept with their reason.", value=self.quarantined)
+
+
+def exposition(backlog: tuple[int, int] | None = None) -> tuple[bytes, str]:
+    """The metrics text and its content type, summed over worker processes when there are several, with the
+    history's (unshipped bytes, quarantined records) when given."""
     if environment().prometheus_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    body = generate_latest(registry)
+    if backlog is not None:
+        extra = CollectorRegistry()
+        extra.register(HistoryBacklog(*backlog))
+        body += generate_latest(extra)
+    return body, CONTENT_TYPE_LATEST
