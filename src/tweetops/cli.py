@@ -173,7 +173,8 @@ def cmd_monitor(args) -> int:
     from tweetops.settings import load_config
 
     return monitor(load_config(args.params), input_uri=args.input, history=args.history, model=args.model,
-                   window_hours=args.window_hours, max_rows=args.max_rows, output=args.output)
+                   window_hours=args.window_hours, max_rows=args.max_rows, output=args.output,
+                   pushgateway=args.pushgateway)
 
 
 def cmd_notify(args) -> int:
@@ -357,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=None,
                    help="newest texts taken at most (default: monitoring.max_rows)")
     p.add_argument("--output", default=None, help="report folder (default: reports/monitoring/<UTC time>)")
+    p.add_argument("--pushgateway", default=None, metavar="URL",
+                   help="push the verdict's gauges to this Prometheus Pushgateway (default: PUSHGATEWAY_URL)")
     p.add_argument("--params", default=None, help="params file (default: TWEETOPS_PARAMS or ./params.yaml)")
     _log_level(p)
     p = _command(sub, "notify", "the drift monitor's job summary (Markdown) or Slack message",

@@ -333,6 +333,7 @@ class Environment(BaseModel):
     # notifications and GitHub
     slack_webhook_url: SecretStr | None = _var(None, "SLACK_WEBHOOK_URL", "Slack incoming webhook")
     run_url: str | None = _var(None, "RUN_URL", "link to the workflow run, in notifications")
+    pushgateway_url: str | None = _var(None, "PUSHGATEWAY_URL", "Prometheus Pushgateway `monitor` pushes to")
     retrain_dispatched: bool = _var(False, "RETRAIN_DISPATCHED", "true when the monitor dispatched a retrain")
     github_token: SecretStr | None = _var(None, "GITHUB_TOKEN", "token for pull-request comments (or GH_TOKEN)")
     gh_token: SecretStr | None = _var(None, "GH_TOKEN", "token when GITHUB_TOKEN is unset")

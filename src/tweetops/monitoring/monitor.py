@@ -19,11 +19,12 @@ from tweetops.logs import timed
 from tweetops.model import LABELS
 from tweetops.model.bundle import load_bundle
 from tweetops.monitoring import drift, report
+from tweetops.monitoring.push import push
 from tweetops.monitoring.reference import read_reference
 from tweetops.monitoring.traffic import Window, from_file, from_history
 from tweetops.serving.history import database_url
 from tweetops.serving.inference import resolve_model
-from tweetops.settings import Config
+from tweetops.settings import Config, environment
 
 log = logging.getLogger("tweetops.monitor")
 EXIT_CODES = {"no_drift": 0, "drift": 3, "not_enough_data": 4}
@@ -54,8 +55,10 @@ def judge(bundle, reference, window: Window, params) -> tuple[dict, dict | None,
 
 
 def monitor(config: Config, *, input_uri: str | None = None, history: str | None = None, model: str | None = None,
-            window_hours: float | None = None, max_rows: int | None = None, output: str | None = None) -> int:
-    """Judge, write drift.json and drift.html, print the verdict; the exit status (EXIT_CODES)."""
+            window_hours: float | None = None, max_rows: int | None = None, output: str | None = None,
+            pushgateway: str | None = None) -> int:
+    """Judge, write drift.json and drift.html, push the verdict's gauges (to `pushgateway`, else
+    PUSHGATEWAY_URL, when either is set), print the verdict; the exit status (EXIT_CODES)."""
     params = config.params.monitoring
     if max_rows is not None and max_rows < params.min_samples:
         raise TweetopsError(f"--max-rows {max_rows} is below monitoring.min_samples ({params.min_samples}); "
@@ -78,6 +81,10 @@ def monitor(config: Config, *, input_uri: str | None = None, history: str | None
     folder = Path(output) if output else config.catalog.monitoring_reports / f"{now:%Y%m%dT%H%M%SZ}"
     written = report.write(folder, result, ref, cur)
     log.info("monitor: %s (%s); %s", result["verdict"], result["reason"], written["html"])
+    gateway = pushgateway or environment().pushgateway_url
+    if gateway:  # after the report is written: a gateway that is down loses no evidence
+        push(gateway, result, now.timestamp(), bundle.version)
+        log.info("monitor: drift metrics pushed to %s", gateway)
     print(f"verdict: {result['verdict']} ({result['reason']})")
     for c in result["checks"]:
         print(f"  {'DRIFT' if c['drift'] else 'ok   '} {c['name']}: {c['value']:.4g} (threshold {c['threshold']:g})")
