@@ -72,7 +72,7 @@ bench-deps: install-dev
 
 ## lint: flake8, and the import contracts (layers point one way, no cycles, only the CLI publishes)
 lint: install-dev
-	$(BIN)/flake8 src api ui tests benchmarks scripts docker mlops_architecture.py
+	$(BIN)/flake8 src api ui tests benchmarks scripts docker monitoring mlops_architecture.py
 	$(BIN)/lint-imports --no-logo
 
 ## image: the Docker image with the champion baked in (tags tweetops:<run_id> and tweetops:<git sha>);

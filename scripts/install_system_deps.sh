@@ -10,6 +10,8 @@ packages=(
   graphviz        # the `dot` binary the `diagrams` package renders mlops_architecture.py with
   chromium        # a real browser for the UI tests, driven by Playwright (its own download cannot work here)
   chromium-driver # ChromeDriver, for tools that drive Chromium over WebDriver rather than CDP
+  prometheus      # a real Prometheus (and promtool) for the alert and dashboard tests
+  prometheus-pushgateway # where `tweetops monitor` pushes its drift verdict, in the same tests
 )
 packages+=("$@")
 # The image tests need a Docker daemon: Debian's docker.io, unless one is installed already (Docker CE).

@@ -32,7 +32,8 @@ def make_project(folder: Path) -> Path:
 
 # `make check` runs what needs none of these: the quick loop between edits (`make test` runs everything).
 SLOW_FIXTURES = {"postgres_server", "s3_server", "docker_daemon", "page", "start_server", "mlflow_server",
-                 "api_server", "start_ui", "github_api", "trained_project"}  # real servers, a whole training run
+                 "api_server", "start_ui", "github_api", "pushgateway",
+                 "trained_project"}  # real servers, a whole training run
 SLOW_FOLDERS = {"ci", "e2e", "notebooks"}  # the workflows' steps, the pipeline run end to end, the image
 
 
