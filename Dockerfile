@@ -73,11 +73,13 @@ LABEL org.opencontainers.image.title="tweetops" \
       io.tweetops.model.run-id="${RUN_ID}" \
       io.tweetops.model.macro-f1="${MACRO_F1}"
 
-# One BLAS thread per process (measured faster for single predictions); history and pipeline
-# outputs go to the one writable data directory; the bundled tweets are the default data source.
+# One BLAS thread per process (measured faster for single predictions); JSON log lines for CloudWatch Logs
+# (LOG_FORMAT=text for a terminal); history and pipeline outputs go to the one writable data directory; the
+# bundled tweets are the default data source.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    LOG_FORMAT=json \
     PORT=8080 \
     OMP_NUM_THREADS=1 \
     OPENBLAS_NUM_THREADS=1 \

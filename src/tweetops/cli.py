@@ -383,7 +383,7 @@ def main(argv=None) -> int:
         from tweetops.logs import setup_logging
         from tweetops.settings import environment, limit_threads
 
-        setup_logging(getattr(args, "log_level", None) or environment().log_level)
+        setup_logging(getattr(args, "log_level", None) or environment().log_level, environment().log_format)
         limit_threads()
         return args.func(args)
 

@@ -1,16 +1,63 @@
-"""One log line per event, tagged with the stage (logger name) that wrote it."""
+"""One log line per event, tagged with the stage (logger name) that wrote it: text for a terminal, or one JSON
+object a line for a log system (LOG_FORMAT=json; the image's default), which CloudWatch Logs and ELK parse.
+
+A JSON line holds time (UTC), level, logger and message, plus whichever of the request fields the event has
+(request id, route, method, status, latency, model version). Records never carry a text or a key: the access
+log names the route, not the body or the headers.
+"""
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import datetime
 import logging
 import time
 
+import orjson
+
 FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+FIELDS = ("request_id", "route", "method", "status", "latency_ms", "model_version")
+# Set by the API's middleware for the request being answered: every line logged while answering it carries it.
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+_process = {"model_version": None}  # the model this serving process answers with, once loaded
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """`level` is the command's --log-level, else LOG_LEVEL (tweetops.settings), else INFO."""
-    logging.basicConfig(level=level.upper(), format=FORMAT, force=True)
+def set_model_version(version: str) -> None:
+    _process["model_version"] = version
+
+
+class _RequestContext(logging.Filter):
+    """Adds the current request id and the served model version to every record that lacks them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
+        if getattr(record, "model_version", None) is None:
+            record.model_version = _process["model_version"]
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+                 .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        for field in FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """`level` is the command's --log-level, else LOG_LEVEL, else INFO; `fmt` is LOG_FORMAT (tweetops.settings)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(FORMAT))
+    handler.addFilter(_RequestContext())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.captureWarnings(True)  # a library's warning becomes a line of the same format, not stray text
 
 
 @contextlib.contextmanager

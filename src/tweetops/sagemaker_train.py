@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default=None, help="params file (default: TWEETOPS_PARAMS or params.yaml)")
     parser.add_argument("--log-level", default=None, type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    setup_logging(args.log_level or environment().log_level)
+    setup_logging(args.log_level or environment().log_level, environment().log_format)
     limit_threads()
     paths = MLPaths(Path(args.ml_root or environment().ml_root))
     try:

@@ -289,6 +289,7 @@ class Environment(BaseModel):
     threads: int = _var(1, "TWEETOPS_THREADS", "BLAS/OpenMP threads per process (default 1)", ge=1)
     jobs: int | None = _var(None, "TWEETOPS_JOBS", "processes for chunked feature transforms (default: CPUs)", ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _var("INFO", "LOG_LEVEL", "log level")
+    log_format: Literal["text", "json"] = _var("text", "LOG_FORMAT", "log lines as text, or JSON objects (the image's)")
     notebook_run: Path | None = _var(None, "TWEETOPS_NOTEBOOK_RUN", "a trained project the notebooks read")
     # tracking, registry, bundles
     tracking: bool | None = _var(None, "TWEETOPS_TRACKING", "on/off: MLflow tracking, overrides tracking.enabled")
@@ -356,6 +357,11 @@ class Environment(BaseModel):
     @classmethod
     def _upper(cls, value):
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def region(self) -> str:

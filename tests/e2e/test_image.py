@@ -164,7 +164,7 @@ def test_healthcheck_command_passes_inside_the_container(docker_daemon, served):
     docker_daemon("exec", container.id, *check[1:])  # exit 0, or the helper raises with its output
 
 
-def test_sigterm_stops_serve_cleanly_and_flushes_history(served):
+def test_sigterm_stops_serve_cleanly_and_flushes_history(served, image):
     """Runs after the requests above: docker stop sends SIGTERM; the history must be on disk after it."""
     container, data = served
     assert container.stop() == 0, container.logs()
@@ -173,6 +173,11 @@ def test_sigterm_stops_serve_cleanly_and_flushes_history(served):
     with sqlite3.connect(database) as connection:
         rows = connection.execute("select count(*) from predictions").fetchone()[0]
     assert rows >= 1 + 2 * len(TEXTS)  # /predict once, /invocations twice (and nothing lost on shutdown)
+    # The image logs JSON lines (LOG_FORMAT=json), one access line per request, for CloudWatch Logs to parse.
+    lines = [json.loads(line) for line in container.docker("logs", container.id).stderr.splitlines()]
+    access = [line for line in lines if line["logger"] == "tweetops.access"]
+    assert {"/ping", "/predict", "/invocations"} <= {line["route"] for line in access}
+    assert {line["model_version"] for line in access} == {image["run_id"]}
 
 
 def test_serve_runs_the_same_as_root(docker_daemon, image, tmp_path):

@@ -41,7 +41,7 @@ def stage_main(name: str, stage, argv=None) -> int:
     from tweetops.settings import environment, limit_threads
 
     def main() -> int:
-        setup_logging(args.log_level or environment().log_level)
+        setup_logging(args.log_level or environment().log_level, environment().log_format)
         limit_threads()
         print(json.dumps(execute(name, stage, request_from(args)), indent=2, default=str))
         return 0

@@ -1,19 +1,23 @@
 """The API's edge, as one plain ASGI middleware (cheaper than BaseHTTPMiddleware on every request).
 
-Per request: a request id (X-Request-ID in and out), the API-key check, the body size limit
-(413 before the app reads anything), and the Prometheus request count and latency.
+Per request: a request id (X-Request-ID in and out, and on every log line written while answering), the
+API-key check, the body size limit (413 before the app reads anything), the Prometheus request count and
+latency, and one access-log line (method, route, status, latency; never the body or a header).
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 
 import orjson
 
+from tweetops.logs import REQUEST_ID as REQUEST_CONTEXT
 from tweetops.serving import auth, metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+access = logging.getLogger("tweetops.access")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 WANTED_HEADERS = {b"x-request-id", b"x-api-key", b"authorization", b"content-length"}
 
@@ -65,6 +69,7 @@ class EdgeMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        context = REQUEST_CONTEXT.set(request_id)
         id_header = (b"x-request-id", request_id.encode())
         status = 500  # if the app raises before answering, the error middleware answers 500
 
@@ -91,7 +96,13 @@ class EdgeMiddleware:
                 return await send_json(send_with_id, 413, {"detail": detail})
             await self.app(scope, _replay(body, receive), send_with_id)
         finally:
-            metrics.observe_request(self._route_label(scope), scope["method"], status, time.perf_counter() - start)
+            route, method, seconds = self._route_label(scope), scope["method"], time.perf_counter() - start
+            metrics.observe_request(route, method, status, seconds)
+            if access.isEnabledFor(logging.INFO):
+                latency_ms = round(seconds * 1000, 2)
+                access.info("%s %s %d %.2f ms", method, route, status, latency_ms, extra={
+                    "route": route, "method": method, "status": status, "latency_ms": latency_ms})
+            REQUEST_CONTEXT.reset(context)
 
 
 def _replay(body: bytes, receive):

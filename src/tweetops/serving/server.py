@@ -127,7 +127,7 @@ def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice,
     """One uvicorn server on its own socket, serving `model`; returns after a graceful shutdown."""
     _pin(index, workers)
 
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, environment().log_format)
     _prepare_environment()
     server = worker_server(settings, model)
     if supervisor is not None:

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from tweetops.logs import set_model_version
 from tweetops.serving import metrics
 from tweetops.serving.history import History, new_record, record_ids
 from tweetops.serving.inference import Limits, ModelChoice, Predictor, load_predictor
@@ -40,6 +41,7 @@ class Service:
         # default is 5 ms) bounds how long a request waits behind a flush.
         sys.setswitchinterval(0.001)
         metrics.set_model(self.predictor.version)
+        set_model_version(self.predictor.version)  # on every log line this process writes
         self.history = history if history is not None else History().start()
         log.info("serving model %s: %s; history in %s", self.predictor.version, self.predictor.choice.note,
                  self.history.engine.url.render_as_string(hide_password=True))
