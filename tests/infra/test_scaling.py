@@ -9,10 +9,14 @@ import re
 import pytest
 import yaml
 
-from tests.infra.test_templates import ROOT, load, resources
+from cfnlint.decode import cfn_yaml
+
+from tests.infra.test_templates import ROOT, TEMPLATES, as_list, load, resources
 
 RULES = ROOT / "monitoring" / "prometheus" / "rules" / "tweetops.rules.yml"
 NO_VALUE = {"Ref": "AWS::NoValue"}
+# Actions IAM cannot scope to a resource, so "*" is their only possible Resource.
+NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +187,100 @@ def test_alarms_notify_the_topic_only_when_one_is_given(sagemaker, alerts):
             assert props[key] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}, (name, key)
         mirrored = re.search(r"Prometheus (\w+)\)", props["AlarmDescription"]["Fn::Sub"]).group(1)
         assert mirrored in alerts, (name, mirrored)
+
+
+# ---- Batch and GitHub OIDC ----
+
+def test_batch_max_vcpus_is_a_bounded_documented_parameter():
+    template = load("batch")
+    (ce,) = resources(template, "AWS::Batch::ComputeEnvironment").values()
+    assert ce["Properties"]["ComputeResources"]["MaxvCpus"] == {"Ref": "MaxVcpus"}
+    parameter = template["Parameters"]["MaxVcpus"]
+    assert parameter["Description"]
+    assert 1 <= parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"]
+    (job,) = resources(template, "AWS::Batch::JobDefinition").values()
+    (vcpu,) = [r["Value"] for r in job["Properties"]["ContainerProperties"]["ResourceRequirements"]
+               if r["Type"] == "VCPU"]
+    assert float(vcpu) <= parameter["MinValue"]  # one shard always fits
+
+
+def test_an_existing_oidc_provider_is_used_everywhere_and_none_is_created():
+    template = load("github-oidc")
+    parameter = template["Parameters"]["ExistingOidcProviderArn"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")
+    assert not pattern.fullmatch("arn:aws:iam::123456789012:oidc-provider/example.com")
+    assert template["Conditions"]["CreateProvider"] == {"Fn::Equals": [{"Ref": "ExistingOidcProviderArn"}, ""]}
+    (name,) = resources(template, "AWS::IAM::OIDCProvider")
+    assert template["Resources"][name]["Condition"] == "CreateProvider"
+    uses = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("Ref") == name or node.get("Fn::GetAtt", [None])[0] == name:
+                pytest.fail(f"{name} referenced outside !If [CreateProvider, ...]: {node}")
+            branches = node.get("Fn::If")
+            if branches and branches[1] in ({"Ref": name}, {"Fn::GetAtt": [name, "Arn"]}):
+                assert branches[0] == "CreateProvider" and branches[2] == {"Ref": "ExistingOidcProviderArn"}, node
+                uses.append(node)
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in template.items() if k != "Conditions"})
+    assert len(uses) >= 2, uses  # the role's trust and the OidcProviderArn output
+
+
+# ---- least privilege ----
+
+def statements(role: dict, keep_conditional: bool = True) -> list:
+    """A role's policy statements; one wrapped in !If [condition, statement, NoValue] counts as present."""
+    found = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement:
+                _, statement, otherwise = statement["Fn::If"]
+                assert otherwise == NO_VALUE, statement
+                if not keep_conditional:
+                    continue
+            found.append(statement)
+    return found
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
+def test_roles_use_star_only_where_iam_has_no_resource_level_permissions(path):
+    for name, role in resources(cfn_yaml.load(str(path)), "AWS::IAM::Role").items():
+        for statement in statements(role):
+            assert statement["Effect"] == "Allow", (name, statement)
+            actions = as_list(statement["Action"])
+            assert not any("*" in a for a in actions), (name, statement)
+            if "*" in as_list(statement["Resource"]):
+                assert set(actions) <= NO_RESOURCE_LEVEL, (name, statement)
+            if "cloudwatch:PutMetricData" in actions:
+                assert "cloudwatch:namespace" in statement["Condition"]["StringLike"], (name, statement)
+        for trust in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            if "Service" in trust["Principal"]:  # confused deputy: only this account's service calls
+                keys = {k for test in trust["Condition"].values() for k in test}
+                assert keys & {"aws:SourceAccount", "aws:SourceArn"}, (path.name, name, trust)
+
+
+def test_sagemaker_role_reads_exactly_the_model_data_and_only_when_there_is_some(sagemaker):
+    role = sagemaker["Resources"]["ExecutionRole"]
+    unconditional = statements(role, keep_conditional=False)
+    assert not any(a.startswith(("s3:", "kms:")) for s in unconditional for a in as_list(s["Action"]))
+    conditional = [s["Fn::If"] for p in role["Properties"]["Policies"]
+                   for s in p["PolicyDocument"]["Statement"] if "Fn::If" in s]
+    assert {c[0] for c in conditional} == {"HasModelData"}
+    granted = {c[1]["Action"]: c[1] for c in conditional}
+    assert set(granted) == {"s3:GetObject", "kms:Decrypt"}
+    assert granted["s3:GetObject"]["Resource"] == {"Fn::Sub": [
+        "arn:${AWS::Partition}:s3:::${BucketAndKey}",
+        {"BucketAndKey": {"Fn::Select": [1, {"Fn::Split": ["s3://", {"Ref": "ModelDataUrl"}]}]}}]}
+    assert "kms:ViaService" in granted["kms:Decrypt"]["Condition"]["StringEquals"]
+    pattern = re.compile(sagemaker["Parameters"]["ModelDataUrl"]["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("s3://tweetops-data-1-eu-west-1/artifacts/42/model.tar.gz")
+    assert not pattern.fullmatch("s3://other-bucket/raw/model.tar.gz")  # model data lives under artifacts/
