@@ -107,6 +107,13 @@ def test_each_monitor_push_replaces_the_last_and_a_gateway_down_is_one_sentence(
     assert code == 2 and err[-1].startswith(f"error: could not push the drift metrics to the Pushgateway at {closed} (")
     assert json.loads((tmp_path / "m" / "drift.json").read_text())["verdict"] == "drift"  # the report was kept
 
+    code = main(["monitor", "--model", str(trained_bundle), "--input", str(DRIFT_SET), "--output", str(tmp_path / "n"),
+                 "--params", str(ROOT / "params.yaml"), "--pushgateway", "not a url"])
+    assert code == 2 and capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: --pushgateway / PUSHGATEWAY_URL must be an http(s) URL such as http://pushgateway:9091, "
+        "got 'not a url'.")
+    assert not (tmp_path / "n").exists()  # refused before any work
+
 
 def _query(prometheus: str, expr: str) -> dict:
     return httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()

@@ -19,7 +19,7 @@ from tweetops.logs import timed
 from tweetops.model import LABELS
 from tweetops.model.bundle import load_bundle
 from tweetops.monitoring import drift, report
-from tweetops.monitoring.push import push
+from tweetops.monitoring.push import check_url, push
 from tweetops.monitoring.reference import read_reference
 from tweetops.monitoring.traffic import Window, from_file, from_history
 from tweetops.serving.history import database_url
@@ -65,6 +65,9 @@ def monitor(config: Config, *, input_uri: str | None = None, history: str | None
                             "no verdict could ever be reached.")
     if window_hours is not None and window_hours <= 0:
         raise TweetopsError(f"--window-hours must be positive, got {window_hours:g}.")
+    gateway = pushgateway or environment().pushgateway_url
+    if gateway:
+        gateway = check_url(gateway)
     given = {"max_rows": max_rows, "window_hours": window_hours}
     params = params.model_copy(update={k: v for k, v in given.items() if v is not None})  # drift.json shows them
     bundle = load_bundle(resolve_model(model, config.catalog).path)
@@ -81,7 +84,6 @@ def monitor(config: Config, *, input_uri: str | None = None, history: str | None
     folder = Path(output) if output else config.catalog.monitoring_reports / f"{now:%Y%m%dT%H%M%SZ}"
     written = report.write(folder, result, ref, cur)
     log.info("monitor: %s (%s); %s", result["verdict"], result["reason"], written["html"])
-    gateway = pushgateway or environment().pushgateway_url
     if gateway:  # after the report is written: a gateway that is down loses no evidence
         push(gateway, result, now.timestamp(), bundle.version)
         log.info("monitor: drift metrics pushed to %s", gateway)

@@ -6,6 +6,9 @@ Prometheus scrapes the gateway (honor_labels), so the drift alert and the dashbo
 """
 from __future__ import annotations
 
+import http.client
+import urllib.parse
+
 from prometheus_client import CollectorRegistry, push_to_gateway
 from prometheus_client.core import GaugeMetricFamily
 
@@ -47,12 +50,23 @@ class MonitorResult:
                           "When the last monitor run finished (Unix time).", self.ran_at)
 
 
+def check_url(url: str) -> str:
+    """The gateway URL as prometheus_client takes it (host:port means http://host:port), checked before any work
+    is done, so a typo is one sentence rather than a traceback after the drift checks."""
+    full = url if "://" in url else f"http://{url}"
+    parts = urllib.parse.urlsplit(full)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() or ord(c) < 32 for c in url):
+        raise TweetopsError(f"--pushgateway / PUSHGATEWAY_URL must be an http(s) URL such as "
+                            f"http://pushgateway:9091, got {url!r}.")
+    return full
+
+
 def push(url: str, result: dict, ran_at: float, model_version: str) -> None:
     """Replace the gateway's group of this job with this run's gauges; one sentence if it cannot."""
     registry = CollectorRegistry()
     registry.register(MonitorResult(result, ran_at, model_version))
     try:
         push_to_gateway(url, job=JOB, registry=registry, timeout=TIMEOUT_SECONDS)
-    except (OSError, ValueError) as exc:  # URLError is an OSError; ValueError: a URL that is not one
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
         raise TweetopsError(f"could not push the drift metrics to the Pushgateway at {url} ({exc}); "
                             "check PUSHGATEWAY_URL or --pushgateway.") from None
