@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import datetime
 import logging
+import os
 import time
 
 import orjson
@@ -58,6 +59,10 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler.addFilter(_RequestContext())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.captureWarnings(True)  # a library's warning becomes a line of the same format, not stray text
+    # MLflow would give its loggers their own handler and format on import; this way its lines are ours, and
+    # the schema migrations of its store (78 lines on a first run) are kept to warnings, as MLflow keeps them.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager

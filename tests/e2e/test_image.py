@@ -299,11 +299,15 @@ def test_a_failing_smoke_test_publishes_nothing(docker_daemon, tmp_path):
     root = scratch_clone(tmp_path / "clone")
     params = root / "params.yaml"
     original = params.read_text()
-    env = docker_daemon.env(TWEETOPS_TRACKING="on", TWEETOPS_RUN_ID="earlier", MLFLOW_TRACKING_URI="")
+    env = docker_daemon.env(TWEETOPS_TRACKING="on", TWEETOPS_RUN_ID="earlier", MLFLOW_TRACKING_URI="",
+                            LOG_FORMAT="json")
     params.write_text(original.replace("C: 2.0", "C: 0.02"))  # an earlier, weaker champion to defend
     done = subprocess.run([sys.executable, "-m", "tweetops", "run"], cwd=root, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0 and "publish: published: run earlier" in done.stdout, done.stderr[-3000:]
+    # Every line of a tracked run, MLflow's own included, is one JSON object (nothing printed around the logging).
+    logged = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {"mlflow.store.db.utils", "tweetops.registry"} <= {line["logger"] for line in logged}
     params.write_text(original)
     before = registry_state(root)
     assert before["aliases"] == {"champion": "1"} and before["champion"] == "earlier"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import io
 import json
 import logging
 import re
@@ -226,7 +227,9 @@ class MlflowRegistry:
             logged = log_run(self.tracking, manifest, bundle, self.catalog.report_dir(manifest["run_id"]))
         mlflow.set_tracking_uri(self.tracking.uri)  # the logged model is looked up in the tracking store
         mlflow.set_registry_uri(self.tracking.uri)
-        mv = mlflow.register_model(logged["model_uri"], self.name)
+        with contextlib.redirect_stderr(io.StringIO()):  # its own two print()s would break JSON log lines
+            mv = mlflow.register_model(logged["model_uri"], self.name)
+        log.info("registered version %s of model %s (run %s)", mv.version, self.name, manifest["run_id"])
         gate = manifest["gate"]
         tags = {"run_id": manifest["run_id"], "mlflow_run_id": logged["mlflow_run_id"], "bundle_digest": digest(bundle),
                 "macro_f1": render.score(manifest["metrics"]["macro_f1"]), "gate.sentence": gate["sentence"][:5000],
