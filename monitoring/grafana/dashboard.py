@@ -91,7 +91,7 @@ def build() -> dict:
                     .thresholds(thresholds((None, "green"), (1, "red"))))
 
         .with_row(dash.Row("Drift"))
-        # max(): one verdict even if several pushes (grouping keys) sit in the Pushgateway.
+        # max(): one tile, whatever model_version label the last push carried.
         .with_panel(single("Drift verdict", query("max(tweetops_drift_detected)", "drift", instant=True))
                     .mappings([ValueMap(options={
                         "0": ValueMappingResult(text="no drift", color="green", index=0),

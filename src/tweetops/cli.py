@@ -380,10 +380,9 @@ def main(argv=None) -> int:
     from tweetops.errors import guarded
 
     def command() -> int:
-        from tweetops.logs import setup_logging
-        from tweetops.settings import environment, limit_threads
+        from tweetops.settings import configure_logging, limit_threads
 
-        setup_logging(getattr(args, "log_level", None) or environment().log_level, environment().log_format)
+        configure_logging(getattr(args, "log_level", None))
         limit_threads()
         return args.func(args)
 

@@ -28,12 +28,11 @@ import yaml
 
 from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
-from tweetops.logs import setup_logging
 from tweetops.model.bundle import CHECKSUM_FILE, MANIFEST_FILE, SIGNATURE_FILE, load_manifest, verify_bundle
 from tweetops.pipeline.runner import run_all
 from tweetops.pipeline.runs import Request
 from tweetops.release.gate import against_baselines
-from tweetops.settings import Params, environment, limit_threads, params_path
+from tweetops.settings import Params, configure_logging, environment, limit_threads, params_path
 
 log = logging.getLogger("tweetops.sagemaker_train")
 
@@ -185,7 +184,7 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default=None, help="params file (default: TWEETOPS_PARAMS or params.yaml)")
     parser.add_argument("--log-level", default=None, type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    setup_logging(args.log_level or environment().log_level, environment().log_format)
+    configure_logging(args.log_level)
     limit_threads()
     paths = MLPaths(Path(args.ml_root or environment().ml_root))
     try:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
+from tweetops.logs import setup_logging
 
 PARAMS_FILE = "params.yaml"
 
@@ -389,6 +390,12 @@ class Environment(BaseModel):
 
 
 _ENV_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "literal": "one of"}
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Logging at the command's --log-level, else LOG_LEVEL, in LOG_FORMAT: every entry point starts this way."""
+    env = environment()
+    setup_logging(level or env.log_level, env.log_format)
 
 
 def environment() -> Environment:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import sys
 
 from tests.conftest import make_project
+from tests.e2e.test_pipeline import run_cli
 from tweetops.logs import JsonFormatter
 
 
-def _tweetops(*args, cwd, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tweetops", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+def _tweetops(*args, cwd, **env):
+    return run_cli(["-m", "tweetops", *args], cwd, **env)
 
 
 def test_a_pipeline_stage_logs_json_lines_and_text_by_default(tmp_path):

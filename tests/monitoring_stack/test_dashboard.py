@@ -9,14 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from monitoring.grafana.dashboard import DATASOURCE_UID, build, panel_queries, panels, render
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
 MONITORING = ROOT / "monitoring"
 SCRIPT = MONITORING / "grafana" / "dashboard.py"
 DASHBOARD_JSON = MONITORING / "grafana" / "dashboards" / "tweetops.json"

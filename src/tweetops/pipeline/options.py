@@ -36,12 +36,11 @@ def stage_main(name: str, stage, argv=None) -> int:
     import json
 
     from tweetops.errors import guarded
-    from tweetops.logs import setup_logging
     from tweetops.pipeline.runs import execute
-    from tweetops.settings import environment, limit_threads
+    from tweetops.settings import configure_logging, limit_threads
 
     def main() -> int:
-        setup_logging(args.log_level or environment().log_level, environment().log_format)
+        configure_logging(args.log_level)
         limit_threads()
         print(json.dumps(execute(name, stage, request_from(args)), indent=2, default=str))
         return 0

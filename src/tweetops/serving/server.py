@@ -33,13 +33,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tweetops.errors import TweetopsError
 from tweetops.io.files import remove_abandoned, scratch_folder
-from tweetops.logs import setup_logging
 from tweetops.model.bundle import verify_bundle
 from tweetops.serving.app import create_app
 from tweetops.serving.history import database_url, ensure_schema, make_engine
 from tweetops.serving.inference import ModelChoice, resolve_model
 from tweetops.serving.protocol import bounded_protocol
-from tweetops.settings import environment
+from tweetops.settings import configure_logging, environment
 
 log = logging.getLogger("tweetops.server")
 MAX_RESTARTS = 5
@@ -127,7 +126,7 @@ def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice,
     """One uvicorn server on its own socket, serving `model`; returns after a graceful shutdown."""
     _pin(index, workers)
 
-    setup_logging(settings.log_level, environment().log_format)
+    configure_logging(settings.log_level)
     _prepare_environment()
     server = worker_server(settings, model)
     if supervisor is not None:
