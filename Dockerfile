@@ -8,7 +8,7 @@
 # No "syntax=" directive: BuildKit would fetch a frontend image, and builds must work with no registry.
 ARG BASE_IMAGE=python:3.11-slim
 
-# ---- builder: wheels for the pinned requirements and the project, installed into a venv ----
+# ---- builder: the locked requirements and the project, installed into a venv; its SBOM ----
 FROM ${BASE_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 # binutils (strip) stays in this stage; the runtime stage never sees it. Debian's current version.
@@ -20,13 +20,13 @@ RUN apt-get update -qq \
 # symbols (not in *.libs: auditwheel's patchelf-ed libraries break when stripped); pyarrow's Flight and
 # S3 modules (S3 goes through boto3); the API models of AWS services the app never calls.
 # One RUN, so neither the wheels nor the unslimmed venv is ever committed as a layer.
+# The hashed lock (requirements.lock, from requirements.txt by scripts/lock.sh): pip refuses any file whose
+# hash differs, so two builds of one commit hold the same packages.
 ARG BOTOCORE_SERVICES="s3 sts sso sso-oidc"
 WORKDIR /opt/venv/lib
-COPY requirements.txt /build/
-RUN python -m pip wheel --quiet --wheel-dir /tmp/wheels -r /build/requirements.txt \
- && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --quiet --no-compile --no-index --find-links /tmp/wheels -r /build/requirements.txt \
- && rm -rf /tmp/wheels \
+COPY requirements.lock /build/
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --quiet --no-compile --require-hashes -r /build/requirements.lock \
  && find /opt/venv -depth -type d \( -name tests -o -name include -path '*/site-packages/*' \) -exec rm -rf {} + \
  && find /opt/venv \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
  && rm -f python3*/site-packages/pyarrow/*flight* python3*/site-packages/pyarrow/*s3* \
@@ -50,6 +50,15 @@ RUN touch README.md \
  && rm -rf /tmp/wheels \
  && env -u PYTHONDONTWRITEBYTECODE /opt/venv/bin/python warm_up.py
 
+# The SBOM (CycloneDX JSON) of exactly what ships in /opt/venv, written by cyclonedx-py from a throwaway venv
+# (its own hashed lock) so the generator never enters the image. Reproducible: no timestamp, no random serial.
+COPY docker/sbom-requirements.lock /build/
+RUN python -m venv /tmp/sbom \
+ && /tmp/sbom/bin/pip install --quiet --require-hashes -r /build/sbom-requirements.lock \
+ && /tmp/sbom/bin/cyclonedx-py environment --pyproject pyproject.toml --mc-type application \
+      --output-reproducible --of JSON -o /build/sbom.cdx.json /opt/venv/bin/python \
+ && rm -rf /tmp/sbom
+
 # The bundle last, so a new model reuses every layer above; made world-readable here (bundles are
 # written owner-only) so the runtime stage needs no extra chmod layer.
 # A bundle folder inside the build context: models/<run_id> (never a secret; the manifest holds none).
@@ -71,7 +80,8 @@ LABEL org.opencontainers.image.title="tweetops" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${RUN_ID}" \
       io.tweetops.model.run-id="${RUN_ID}" \
-      io.tweetops.model.macro-f1="${MACRO_F1}"
+      io.tweetops.model.macro-f1="${MACRO_F1}" \
+      io.tweetops.sbom="/opt/tweetops/sbom.cdx.json"
 
 # One BLAS thread per process (measured faster for single predictions); JSON log lines for CloudWatch Logs
 # (LOG_FORMAT=text for a terminal); history and pipeline outputs go to the one writable data directory; the
@@ -103,6 +113,7 @@ COPY data/raw ./data/raw
 # The baked bundle lives outside /opt/ml/model, which SageMaker mounts (read-only) over it;
 # tweetops.inference prefers /opt/ml/model when that holds a bundle.
 COPY --from=builder /bundle /opt/tweetops/model
+COPY --from=builder /build/sbom.cdx.json /opt/tweetops/sbom.cdx.json
 
 # Least privilege: a non-root default user. Serving runs the same as root (SageMaker's default), since
 # it writes only to /var/lib/tweetops and /tmp; RUNTIME_USER=0:0 builds an image for platforms that insist.

@@ -3,14 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
-# uv resolves and installs the same pinned requirements as pip, faster (about a minute against 159 s
-# for the test set-up on a fresh machine); pip only installs uv itself. --compile-bytecode as pip
-# does: these machines set PYTHONDONTWRITEBYTECODE, so without .pyc files every process would compile
-# every module it imports again (imports 1.5x slower, the test suite two minutes longer).
-UV_VERSION := 0.13.8
+# uv installs the hashed lock files (scripts/lock.sh writes them from the requirements*.txt beside them)
+# faster than pip (about a minute against 159 s for the test set-up on a fresh machine); pip only installs
+# uv itself, from its own lock. --require-hashes: a package whose file differs from the one locked is
+# refused, so two installs of one commit are the same. --compile-bytecode as pip does: these machines set
+# PYTHONDONTWRITEBYTECODE, so without .pyc files every process would compile every module it imports again
+# (imports 1.5x slower, the test suite two minutes longer).
 UV     := $(BIN)/python -m uv pip install --python $(BIN)/python -q --compile-bytecode
+LOCKED := $(UV) --require-hashes -r
 
-.PHONY: help run test check lint pytest install install-dev system-deps bench-deps image deploy-plan clean ui ui-image
+.PHONY: help run test check lint pytest install install-dev security-tools system-deps bench-deps image deploy-plan clean ui ui-image
 .DEFAULT_GOAL := help
 
 ## help: this list (bare `make` shows it and builds nothing)
@@ -23,22 +25,27 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.uv: | $(BIN)/python
-	$(BIN)/python -m uv --version >/dev/null 2>&1 || $(PIP) install uv==$(UV_VERSION)
+$(VENV)/.uv: requirements-uv.lock | $(BIN)/python
+	$(PIP) install --require-hashes -r requirements-uv.lock
 	touch $@
 
-# Three markers, so each step re-runs only when its own inputs change: the pinned requirements, the
-# test tools, and the project itself (editable). The workflow tests' scratch clones see this venv's
-# packages through a .pth file and mark the requirements as present: their `make install` installs
-# only their own copy of the project.
-$(VENV)/.requirements: requirements.txt requirements-train.txt $(VENV)/.uv
-	@echo "installing the runtime and training requirements into $(VENV)"
-	$(UV) -r requirements.txt -r requirements-train.txt
+# Three markers, so each step re-runs only when its own lock changes: the runtime and training lock, the
+# development lock (a superset, same versions), and the project itself (editable). The workflow tests'
+# scratch clones see this venv's packages through a .pth file and mark the requirements as present: their
+# `make install` installs only their own copy of the project.
+$(VENV)/.requirements: requirements-train.lock $(VENV)/.uv
+	@echo "installing the runtime and training requirements into $(VENV) (requirements-train.lock)"
+	$(LOCKED) requirements-train.lock
 	touch $@
 
-$(VENV)/.requirements-dev: requirements-dev.txt ui/requirements.txt $(VENV)/.requirements
-	@echo "installing the test and lint requirements into $(VENV)"
-	$(UV) -r requirements-dev.txt
+$(VENV)/.requirements-dev: requirements-dev.lock $(VENV)/.requirements
+	@echo "installing the test and lint requirements into $(VENV) (requirements-dev.lock)"
+	$(LOCKED) requirements-dev.lock
+	touch $@
+
+$(VENV)/.requirements-security: requirements-security.lock $(VENV)/.uv
+	@echo "installing the supply-chain tools into $(VENV) (requirements-security.lock)"
+	$(LOCKED) requirements-security.lock
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.requirements
@@ -48,6 +55,8 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.requirements
 
 ## install: the runtime and training requirements into .venv (what `make run` needs)
 install: $(VENV)/.installed
+## security-tools: pip-audit into .venv, for the workflows' supply-chain steps (in install-dev too)
+security-tools: $(VENV)/.requirements-security
 ## install-dev: install, plus the test, lint and notebook tools (what `make test` needs)
 install-dev: $(VENV)/.installed $(VENV)/.requirements-dev
 

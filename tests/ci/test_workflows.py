@@ -6,6 +6,7 @@ workflow with an image that fails its smoke test, to show that such a run publis
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -18,6 +19,9 @@ import pytest
 
 from tests.ci.workflow_runner import KNOWN_ACTIONS, WorkflowRun, evaluate, load_workflow
 from tests.repo_copy import ROOT, copy_repo, head_sha
+from tests.servers.osv import running_osv_api
+from tests.supply_chain.advisories import PYYAML, advisory, trivy_finding
+from tests.supply_chain.locks import image_packages, read_lock
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 RETRAIN = WORKFLOWS / "manual_retrain_pipeline.yml"
@@ -28,7 +32,12 @@ SMOKE = "Smoke-test the image (/ping, /invocations, batch-predict)"
 GATE = "Gate: stop unless the model beats its baselines; read whether it may replace the champion"
 PUBLISH = "Publish: register the model and make it the champion (only when the gate promoted it)"
 TAG = "Tag the published image champion"
-DOCKER_STEPS = {BUILD: PROVEN_BY_IMAGE_TEST, SMOKE: PROVEN_BY_IMAGE_TEST, TAG: PROVEN_BY_IMAGE_TEST}
+SBOM = "Extract the image's SBOM into the run's reports (CycloneDX, baked in at build time)"
+AUDIT = "Security: audit the locked dependencies (pip-audit against OSV)"
+TRIVY = "Security: scan the image (Trivy)"
+SECURITY_GATE = "Security gate: no HIGH or CRITICAL finding outside security/allowlist.yaml"
+DOCKER_STEPS = {BUILD: PROVEN_BY_IMAGE_TEST, SBOM: PROVEN_BY_IMAGE_TEST, SMOKE: PROVEN_BY_IMAGE_TEST,
+                TAG: PROVEN_BY_IMAGE_TEST}
 STAGE_STEPS = ["Stage 1: data_ingestion", "Stage 2: data_preparation", "Stage 3: preprocessing",
                "Stage 4: feature_engineering", "Stage 5: clustering", "Stage 6: model_training"]
 RUN_ID = "424242"
@@ -62,20 +71,23 @@ def scratch_clone(folder: Path) -> Path:
     packages = Path(sysconfig.get_paths()["purelib"])
     purelib = next((venv / "lib").glob("python3*/site-packages"))
     (purelib / "zz_test_venv.pth").write_text(f"{packages}\n", encoding="utf-8")
-    for marker in (".uv", ".requirements", ".requirements-dev"):
+    for marker in (".uv", ".requirements", ".requirements-dev", ".requirements-security"):
         (venv / marker).touch()
     return root
 
 
 @pytest.fixture(scope="module")
 def retrain_run(tmp_path_factory):
-    """The workflow dispatched with non-default inputs, in its own scratch clone."""
+    """The workflow dispatched with non-default inputs, in its own scratch clone. OSV is a stand-in on 127.0.0.1
+    holding an advisory the locked versions are already fixed in, and Trivy reports one LOW finding."""
     root = scratch_clone(tmp_path_factory.mktemp("clone"))
     # Tracking on, as on GitHub (the tests turn it off elsewhere): no secret, so the embedded store.
-    run = WorkflowRun(RETRAIN, root, run_id=RUN_ID, sha=head_sha(), skip=DOCKER_STEPS,
-                      inputs={"log_level": "DEBUG", "labeled_fraction": "0.5",
-                              "data_source": "data/raw/tweets_GroundTruth.txt"}, env={"TWEETOPS_TRACKING": "on"})
-    run.run()
+    with running_osv_api([advisory(fixed=PYYAML)]) as osv:
+        run = WorkflowRun(RETRAIN, root, run_id=RUN_ID, sha=head_sha(), skip=DOCKER_STEPS,
+                          inputs={"log_level": "DEBUG", "labeled_fraction": "0.5",
+                                  "data_source": "data/raw/tweets_GroundTruth.txt"}, env={"TWEETOPS_TRACKING": "on"},
+                          variables={"OSV_API_URL": osv.url}, trivy_findings=[trivy_finding(severity="LOW")])
+        run.run()
     return run, root
 
 
@@ -85,13 +97,27 @@ def test_retrain_workflow_runs_every_step_in_order(retrain_run):
     names = [r.name for r in run.results]
     assert stage_steps(run) == STAGE_STEPS  # each stage its own step, in order
     assert names.index("Stage 6: model_training (the bundle, its reports and the gate's verdict; publishes "
-                       "nothing)") < names.index(GATE) < names.index(BUILD) < names.index(SMOKE) \
-        < names.index(PUBLISH) < names.index(TAG) < names.index("Upload the run's artefacts")
+                       "nothing)") < names.index(GATE) < names.index(BUILD) < names.index(SBOM) < names.index(SMOKE) \
+        < names.index(AUDIT) < names.index(TRIVY) < names.index(SECURITY_GATE) < names.index(PUBLISH) \
+        < names.index(TAG) < names.index("Upload the run's artefacts")
+
+
+def test_retrain_workflow_audits_what_the_image_and_training_install_before_publishing(retrain_run):
+    """pip-audit asked the OSV stand-in about every package of the image's and the training lock; the gate
+    passed (a LOW finding is listed, not blocking) and its table reached the job summary and the reports."""
+    run, root = retrain_run
+    assert {r.name: r.status for r in run.results}[SECURITY_GATE] == "success"
+    report = json.loads((root / "reports" / RUN_ID / "pip-audit.json").read_text())
+    locked = {**image_packages(), **{n: e.version for n, e in read_lock(ROOT / "requirements-train.lock").items()
+                                     if e.applies_here()}}
+    assert {d["name"]: d["version"] for d in report["dependencies"]} == locked
+    assert "## Vulnerability gate: passed" in run.summary
+    assert "| trivy: python-pkg | openssl | 3.0.17-1~deb12u2 | CVE-2026-40001 | LOW | no fix yet | listed (below " \
+           "HIGH) |" in run.summary
+    assert (root / "reports" / RUN_ID / "security.md").read_text() in run.summary
 
 
 def test_retrain_workflow_records_its_inputs_once_and_every_stage_reads_them(retrain_run):
-    import json
-
     _, root = retrain_run
     manifest = json.loads((root / "models" / RUN_ID / "manifest.json").read_text())
     assert manifest["run_id"] == RUN_ID
@@ -181,7 +207,8 @@ def test_ci_workflow_is_least_privilege_and_cancels_superseded_runs():
 
 
 def test_scripts_the_workflows_call_exist_and_are_executable():
-    for script in ("scripts/build_image.sh", "scripts/smoke_test_image.py", "scripts/install_system_deps.sh"):
+    for script in ("scripts/build_image.sh", "scripts/smoke_test_image.py", "scripts/install_system_deps.sh",
+                   "scripts/vulnerability_gate.py", "scripts/lock.sh"):
         mode = (ROOT / script).stat().st_mode
         assert mode & stat.S_IXUSR, f"{script} is not executable"
     assert os.access(ROOT / "Dockerfile", os.R_OK)

@@ -5,9 +5,14 @@ in order, with GITHUB_* variables, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, the workf
 and `${{ }}` expressions evaluated. `uses:` steps are checked for their required inputs and mapped
 to a local equivalent where one exists. Only the expression forms these workflows use are supported;
 anything else is an error, so the runner never silently guesses.
+
+Trivy cannot run here (neither its binary nor its vulnerability database can be downloaded), so its action
+is a stand-in that writes the JSON report Trivy would write for the image, holding the findings the test
+gives it (none by default); what the workflow does with that report (the gate) runs for real.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -134,6 +139,7 @@ KNOWN_ACTIONS = {
     "actions/upload-artifact": {"required": ("path",)},
     "aws-actions/configure-aws-credentials": {"required": ("aws-region",)},
     "aws-actions/amazon-ecr-login": {"required": ()},
+    "aquasecurity/trivy-action": {"required": ("image-ref", "format", "output")},
 }
 
 
@@ -167,8 +173,8 @@ def _read_outputs(path: Path) -> dict:
 class LocalAction:
     """What a `uses:` step does here. Anything that would need the cloud must never be reached."""
 
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
+    def __init__(self, workdir: Path, trivy_findings: list | None = None):
+        self.workdir, self.trivy_findings = workdir, trivy_findings or []
 
     def run(self, action: str, inputs: dict) -> str:
         name = action.split("@", 1)[0]
@@ -187,9 +193,24 @@ class LocalAction:
             return f"Python {version} (this interpreter)"
         if name == "actions/upload-artifact":
             return self._artifact(inputs)
+        if name == "aquasecurity/trivy-action":
+            return self._trivy(inputs)
         if name.startswith("aws-actions/"):
             raise AssertionError(f"{name} ran, but this repository is not configured for AWS here")
         return "the scratch copy is the checkout"
+
+    def _trivy(self, inputs: dict) -> str:
+        """Trivy's JSON report (schema 2) for the image, with the given findings as its Python-package result."""
+        if inputs["format"] != "json" or str(inputs.get("exit-code", "0")) != "0":
+            raise AssertionError("the gate reads Trivy's JSON report: format must be json and exit-code 0")
+        results = [{"Target": "Python", "Class": "lang-pkgs", "Type": "python-pkg",
+                    "Vulnerabilities": self.trivy_findings}] if self.trivy_findings else []
+        report = {"SchemaVersion": 2, "ArtifactName": inputs["image-ref"], "ArtifactType": "container_image",
+                  "Results": results}
+        output = self.workdir / inputs["output"]
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report), encoding="utf-8")
+        return f"stand-in Trivy report for {inputs['image-ref']}: {len(self.trivy_findings)} finding(s)"
 
     def _artifact(self, inputs: dict) -> str:
         paths = [p.strip() for p in str(inputs["path"]).splitlines() if p.strip()]
@@ -212,10 +233,11 @@ def load_workflow(path: Path) -> dict:
 class WorkflowRun:
     def __init__(self, workflow_path: Path, workdir: Path, *, inputs: dict | None = None, run_id: str = "1",
                  sha: str = "0" * 40, variables: dict | None = None, skip: dict | None = None,
-                 env: dict | None = None, timeout: float = 600):
+                 env: dict | None = None, timeout: float = 600, trivy_findings: list | None = None):
         self.workflow = load_workflow(workflow_path)
         self.workdir, self.run_id, self.sha, self.timeout = Path(workdir), run_id, sha, timeout
         self.variables, self.skip, self.extra_env = variables or {}, skip or {}, env or {}
+        self.trivy_findings = trivy_findings
         self.inputs = self._inputs(inputs or {})
         self.results: list[StepResult] = []
         self.summary = ""
@@ -285,7 +307,8 @@ class WorkflowRun:
         if "uses" in step:
             inputs = {k: evaluate(str(v), context, status) for k, v in (step.get("with") or {}).items()}
             try:
-                return StepResult(name, "success", LocalAction(self.workdir).run(step["uses"], inputs))
+                action = LocalAction(self.workdir, self.trivy_findings)
+                return StepResult(name, "success", action.run(step["uses"], inputs))
             except AssertionError as exc:
                 return StepResult(name, "failure", str(exc))
         output, summary = scratch / f"output-{index}", scratch / f"summary-{index}"

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from packaging.utils import canonicalize_name
 
 from tests.ci.test_workflows import BUILD, GATE, PUBLISH, RETRAIN, SMOKE, TAG, registry_state, scratch_clone
 from tests.ci.workflow_runner import WorkflowRun
 from tests.monitoring.conftest import read_texts
 from tests.repo_copy import ROOT, copy_repo, head_sha
 from tests.servers.ports import free_port, wait_until
+from tests.supply_chain.locks import image_packages
 from tweetops.model.bundle import load_bundle
 
 pytestmark = pytest.mark.e2e
@@ -136,6 +138,22 @@ def test_runtime_has_no_compiler_caches_or_test_suites(docker_daemon, image):
     listed = docker_daemon("run", "--rm", "--entrypoint", "ls", image["tag"], "/opt/tweetops/model").stdout.split()
     # the baked bundle, outside /opt/ml/model
     assert sorted(listed) == ["manifest.json", "manifest.sha256", "model.joblib", "model_card.md", "reference.parquet"]
+
+
+def sbom_packages(sbom: dict) -> dict[str, str]:
+    return {canonicalize_name(c["name"]): c["version"] for c in sbom["components"]}
+
+
+def test_the_image_carries_the_sbom_of_exactly_what_it_installed(docker_daemon, image):
+    """CycloneDX, written at build time over /opt/venv: tweetops as the main component and the hashed lock's
+    packages for Linux at the locked versions, nothing else (pip and setuptools were removed before)."""
+    info = json.loads(docker_daemon("image", "inspect", image["tag"]).stdout)[0]
+    path = info["Config"]["Labels"]["io.tweetops.sbom"]
+    sbom = json.loads(docker_daemon("run", "--rm", "--entrypoint", "cat", image["tag"], path).stdout)
+    assert sbom["bomFormat"] == "CycloneDX" and sbom["specVersion"] == "1.6"
+    assert (sbom["metadata"]["component"]["name"], sbom["metadata"]["component"]["version"]) == ("tweetops", "0.1.0")
+    assert sbom_packages(sbom) == image_packages()
+    assert all(c["purl"].startswith("pkg:pypi/") for c in sbom["components"])
 
 
 def test_serve_answers_ping_predict_and_invocations(served, image):
@@ -323,7 +341,8 @@ def test_a_failing_smoke_test_publishes_nothing(docker_daemon, tmp_path):
     assert [r.name for r in run.failed()] == [SMOKE]
     assert by_name[PUBLISH].status == "skipped" and by_name[TAG].status == "skipped"  # ...and was not published
     assert registry_state(root) == before
-    assert by_name["Upload the run's artefacts"].status == "success"  # the evidence is kept
+    assert by_name["Upload the run's artefacts"].status == "success"  # the evidence is kept, the SBOM with it
+    assert sbom_packages(json.loads((root / "reports" / "808" / "sbom.cdx.json").read_text())) == image_packages()
     assert "**Published: no: a step before publishing failed**" in run.summary
     tags = docker_daemon("images", "--format", "{{.Repository}}:{{.Tag}}", "tweetops").stdout.split()
     assert "tweetops:808" in tags and "tweetops:champion" not in tags

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Regenerate the hashed lock files from the pinned inputs beside them (X.txt -> X.lock). Run after editing
+# any requirements*.txt; commit the .lock files with it. Every install reads a lock with --require-hashes:
+#   requirements.lock            the serving image (Dockerfile)
+#   requirements-train.lock      `make run` / `make install` and the retrain workflow
+#   requirements-dev.lock        `make test` and CI: everything above plus the test and lint tools
+#   ui/requirements.lock         the web UI's image (ui/Dockerfile)
+#   docker/sbom-requirements.lock  the SBOM generator the image's builder stage runs
+#   requirements-security.lock   pip-audit, for the workflows' supply-chain steps (`make security-tools`)
+#   requirements-uv.lock         uv itself, which the Makefile installs with pip before anything else
+# The development lock is resolved first; the others are constrained to its versions, so a package has
+# one version everywhere. uv keeps the versions already in a lock unless `--upgrade` is passed here.
+# Universal (every platform's markers) for Python 3.11, the version of the image and of CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+uv=(.venv/bin/python -m uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
+    --custom-compile-command scripts/lock.sh "$@")
+"${uv[@]}" -o requirements-dev.lock requirements.txt requirements-train.txt requirements-dev.txt
+"${uv[@]}" -c requirements-dev.lock -o requirements.lock requirements.txt
+"${uv[@]}" -c requirements-dev.lock -o requirements-train.lock requirements.txt requirements-train.txt
+"${uv[@]}" -c requirements-dev.lock -o ui/requirements.lock ui/requirements.txt
+"${uv[@]}" -c requirements-dev.lock -o docker/sbom-requirements.lock docker/sbom-requirements.txt
+"${uv[@]}" -c requirements-dev.lock -o requirements-security.lock requirements-security.txt
+"${uv[@]}" -o requirements-uv.lock requirements-uv.txt
