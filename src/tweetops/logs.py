@@ -20,7 +20,7 @@ FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 FIELDS = ("request_id", "route", "method", "status", "latency_ms", "model_version")
 # Set by the API's middleware for the request being answered: every line logged while answering it carries it.
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-_process = {"model_version": None}  # the model this serving process answers with, once loaded
+_process = {"model_version": None, "format": "text"}  # the served model, once loaded; LOG_FORMAT
 
 
 def set_model_version(version: str) -> None:
@@ -54,6 +54,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     """`level` is the command's --log-level, else LOG_LEVEL, else INFO; `fmt` is LOG_FORMAT (tweetops.settings)."""
+    _process["format"] = fmt
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(FORMAT))
     handler.addFilter(_RequestContext())
@@ -71,3 +72,50 @@ def timed(log: logging.Logger, what: str):
     start = time.perf_counter()
     yield
     log.info("%s in %.2fs", what, time.perf_counter() - start)
+
+
+class Progress:
+    """Progress of long work, suited to where it runs: a bar on a terminal (text logs), and otherwise (CI,
+    AWS Batch, CloudWatch, a JSON log) one log line per step: done of total, percent, rate and time left.
+    A bar's carriage returns would reach a log file as one unreadable line, or nothing until the end.
+
+        with Progress(log, "shard 1/4", total=250_000, unit="rows") as progress:
+            for chunk in chunks:
+                ...
+                progress.update(len(chunk))
+    """
+
+    def __init__(self, log: logging.Logger, what: str, total: int, unit: str):
+        self.log, self.what, self.total, self.unit = log, what, total, unit
+        self.done, self.began, self.bar = 0, time.perf_counter(), None
+        stream = logging.getLogger().handlers[0].stream if logging.getLogger().handlers else None
+        if _process["format"] == "text" and getattr(stream, "isatty", lambda: False)():
+            from tqdm import tqdm  # only on a terminal
+
+            self.bar = tqdm(total=total, unit=unit, desc=what, file=stream)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, count: int) -> None:
+        self.done += count
+        if self.bar is not None:
+            self.bar.update(count)
+            return
+        seconds = time.perf_counter() - self.began
+        rate = self.done / seconds if seconds > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else 0.0
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        self.log.info("%s: %s of %s %s (%.0f%%), %s %s/s, %s left", self.what, f"{self.done:,}", f"{self.total:,}",
+                      self.unit, percent, f"{rate:,.0f}", self.unit, _duration(left))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

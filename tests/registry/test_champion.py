@@ -67,6 +67,22 @@ def test_every_run_is_tracked_even_the_one_not_published(tracked):
     assert {"summary.md", "metrics.json", "confusion_matrix.png"} <= reports
 
 
+def test_the_logged_model_is_code_not_a_pickle_and_predicts_as_the_bundle(tracked, tmp_path):
+    """Logged as code (models from code): MLflow keeps our source, not a CloudPickle of an object."""
+    import mlflow.pyfunc
+    from mlflow.tracking import MlflowClient
+
+    from tweetops.model.bundle import load_bundle
+
+    result = tracked["runs"]["r3"]["result"]
+    files = {Path(a.path).name for a in MlflowClient(tracked["uri"]).list_artifacts(result["mlflow_run_id"], "model")}
+    assert "mlflow_model.py" in files and "python_model.pkl" not in files
+    mlflow.set_tracking_uri(tracked["uri"])
+    texts = ["I love this, best day ever!", "This is the worst service I have ever had.", "The meeting is at 3pm."]
+    loaded = mlflow.pyfunc.load_model(f"runs:/{result['mlflow_run_id']}/model", dst_path=str(tmp_path))
+    assert list(loaded.predict(texts)) == list(load_bundle(tracked["root"] / "models" / "r3").model.predict(texts))
+
+
 def test_status_lists_published_versions_aliases_and_champion_history(tracked, capsys):
     assert registry_cli(tracked, "status") == 0
     out = capsys.readouterr().out

@@ -13,11 +13,10 @@ import joblib
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy import sparse
-from tqdm import tqdm
 
 from tweetops.errors import TweetopsError
 from tweetops.io.files import atomic_path
-from tweetops.logs import timed
+from tweetops.logs import Progress, timed
 from tweetops.model.builder import build_features
 from tweetops.pipeline.options import stage_main
 from tweetops.pipeline.runs import Run
@@ -43,7 +42,12 @@ def transform_in_chunks(transformer, texts: list[str], chunk: int = 50000):
         return sparse.csr_matrix(transformer.transform(texts))
     jobs = Parallel(n_jobs=min(n_jobs(), len(starts)), return_as="generator")(
         delayed(transformer.transform)(texts[i:i + chunk]) for i in starts)
-    return sparse.vstack(list(tqdm(jobs, total=len(starts), desc="features", unit="chunk")), format="csr")
+    parts = []
+    with Progress(log, "features", total=len(texts), unit="texts") as progress:
+        for i, part in zip(starts, jobs):
+            parts.append(part)
+            progress.update(min(chunk, len(texts) - i))
+    return sparse.vstack(parts, format="csr")
 
 
 def save_matrix(path, matrix) -> None:

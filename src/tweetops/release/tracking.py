@@ -21,13 +21,14 @@ from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
 from tweetops.io.files import write_json
 from tweetops.model import LABELS
-from tweetops.model.bundle import load_bundle, load_manifest
+from tweetops.model.bundle import load_manifest
 from tweetops.settings import Params, TrackingParams, environment
 
 log = logging.getLogger("tweetops.tracking")
 # MLflow draws a progress bar with carriage returns for each artifact it moves: noise in a log file.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 MODEL_ARTIFACT = "model"
+PYFUNC_SOURCE = Path(__file__).with_name("mlflow_model.py")  # logged as code, not pickled
 # The pyfunc wrapper needs only what loads the bundle; listing them skips MLflow's slow inference.
 PIP_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "vaderSentiment")
 
@@ -121,21 +122,6 @@ def run_metrics(manifest: dict) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
-def _bundle_model_class():
-    import mlflow.pyfunc
-
-    class BundleModel(mlflow.pyfunc.PythonModel):
-        """pyfunc view of the bundle: raw texts in, labels out (the bundle itself stays the source of truth)."""
-
-        def load_context(self, context):
-            self.model = load_bundle(Path(context.artifacts["bundle"])).model
-
-        def predict(self, context, model_input: list[str], params=None) -> list[str]:
-            return list(self.model.predict(list(model_input)))
-
-    return BundleModel
-
-
 def log_run(tracking: Tracking, manifest: dict, bundle: Path, reports: Path) -> dict:
     """Log one run (params, metrics, reports, the bundle as a pyfunc model); registers nothing."""
     import mlflow
@@ -155,7 +141,7 @@ def log_run(tracking: Tracking, manifest: dict, bundle: Path, reports: Path) -> 
                              "data_sha256": manifest["data"]["sha256"],
                              "gate.decision": "promote" if manifest["gate"]["promote"] else "keep"})
             mlflow.log_artifacts(str(reports), "reports")
-            info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, python_model=_bundle_model_class()(),
+            info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, python_model=str(PYFUNC_SOURCE),
                                            artifacts={"bundle": str(bundle)}, pip_requirements=list(PIP_REQUIREMENTS))
     log.info("logged run %s to MLflow %s (experiment %s)", manifest["run_id"], tracking.uri, tracking.experiment)
     return {"mlflow_run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": tracking.uri}

@@ -17,12 +17,12 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import numpy as np
-from tqdm import tqdm
 
 from tweetops.errors import TweetopsError
 from tweetops.io import storage
 from tweetops.io.files import atomic_path, scratch_folder
 from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
+from tweetops.logs import Progress
 from tweetops.model import LABELS
 from tweetops.serving.inference import InputError, Limits, Predictor, load_predictor, validate_text
 from tweetops.settings import environment
@@ -204,8 +204,7 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         limit = Limits.from_environment().max_chars
         rows_out = flagged = 0
         began = time.perf_counter()
-        with tqdm(total=stop - start, unit="rows", desc=f"shard {shard.index + 1}/{shard.size}",
-                  disable=None) as bar:
+        with Progress(log, f"shard {shard.index + 1}/{shard.size}", total=stop - start, unit="rows") as progress:
             writer = open_writer(reader, out_path, ADDED_COLUMNS)
             try:
                 for chunk in reader.chunks(chunk_size, start, stop):
@@ -215,7 +214,7 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
                     writer.write(chunk, columns)
                     rows_out += len(texts)
                     flagged += sum(e is not None for e in columns["error"])
-                    bar.update(len(texts))
+                    progress.update(len(texts))
             finally:
                 writer.close()
             if rows_out != stop - start:  # a programming error: every row must come out, so do not publish
@@ -226,6 +225,6 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
                "seconds": round(seconds, 3), "texts_per_second": round(rows_out / seconds, 1) if seconds else None,
                "model_version": predictor.version}
     log.info("batch-predict shard %d/%d: rows in %d, out %d, flagged %d, %.0f texts/s, %.1f s -> %s",
-             shard.index, shard.size, summary["rows_in"], rows_out, flagged,
+             shard.index + 1, shard.size, summary["rows_in"], rows_out, flagged,
              summary["texts_per_second"] or 0, seconds, target)
     return summary
