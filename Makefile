@@ -113,6 +113,7 @@ ui-image:
 	docker build -t tweetops-ui ui/
 
 ## deploy-plan: print the aws cloudformation deploy commands for infra/ in dependency order (never calls aws)
+##   reads RUN_ID AWS_REGION AWS_ACCOUNT_ID GITHUB_REPOSITORY SUBNET_IDS SECURITY_GROUP_IDS [ECR_REPOSITORY]
 deploy-plan:
 	scripts/deploy_plan.sh
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from tests.ci.workflow_runner import KNOWN_ACTIONS, WorkflowRun, evaluate, load_workflow
 from tests.repo_copy import ROOT, copy_repo, head_sha
 from tests.servers.osv import running_osv_api
+from tests.servers.ports import free_port, stop_group, wait_until
 from tests.supply_chain.advisories import PYYAML, advisory, trivy_finding
 from tests.supply_chain.locks import image_packages, read_lock
 
@@ -140,6 +142,28 @@ def test_a_model_whose_image_passed_is_published_after_the_smoke_test(retrain_ru
     assert by_name[GATE].outputs == {"promoted": "true"} and by_name[PUBLISH].outputs == {"published": "true"}
     assert registry_state(root) == {"versions": {"1": RUN_ID}, "aliases": {"champion": "1"}, "champion": RUN_ID,
                                     "history": '["1"]'}
+
+
+def test_the_readmes_mlflow_ui_command_shows_the_run_the_workflow_tracked(retrain_run):
+    """The README's `mlflow ui` line, run as written in the workflow's checkout (only a free port added)."""
+    import httpx
+
+    _, root = retrain_run
+    lines = (ROOT / "README.md").read_text().splitlines()
+    line = next(line for line in lines if line.startswith(".venv/bin/mlflow ui"))
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "mlflow"), *shlex.split(line.split("#")[0])[1:], "--port", str(port)]
+    server = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200, timeout=90, what="mlflow ui")
+        experiments = httpx.post(f"{url}/api/2.0/mlflow/experiments/search", json={"max_results": 100}).json()
+        ids = [e["experiment_id"] for e in experiments["experiments"]]
+        runs = httpx.post(f"{url}/api/2.0/mlflow/runs/search", json={"experiment_ids": ids}, timeout=10).json()["runs"]
+        assert [{t["key"]: t["value"] for t in run["data"]["tags"]}["tweetops.run_id"] for run in runs] == [RUN_ID]
+    finally:
+        stop_group(server)
 
 
 def test_retrain_workflow_skips_ecr_and_says_why_without_aws(retrain_run):
