@@ -329,15 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "champion)")
     p.add_argument("--params", default=None, help="params file, whose folder is the project (default: ./params.yaml)")
     _log_level(p)
-    p = _command(sub, "batch-predict", "predict every row of a CSV/JSONL/Parquet file (local or s3://)",
+    p = _command(sub, "batch-predict", "predict every row of a TSV/CSV/JSONL/Parquet/text file (local or s3://)",
                  "Predict every row of a file, streamed in chunks, and write it back with label and probabilities "
                  "added; rows whose text cannot be read are flagged, not dropped. In an AWS Batch array job each "
                  "shard (AWS_BATCH_JOB_ARRAY_INDEX of AWS_BATCH_JOB_ARRAY_SIZE) writes its own part file.",
                  ["tweetops batch-predict --input tweets.csv --output predicted.parquet",
                   "tweetops batch-predict --input s3://bucket/in.parquet --output s3://bucket/out/"], cmd_batch)
-    p.add_argument("--input", required=True, help="input file: path or s3://bucket/key (.csv, .jsonl, .parquet)")
+    p.add_argument("--input", required=True,
+                   help="input file: path or s3://bucket/key (.tsv, .csv, .jsonl, .parquet, or .txt: one text per "
+                        "line, or the archive's TSV when it holds tabs)")
     p.add_argument("--output", required=True,
-                   help="output file (unsharded), or folder/prefix for part-NNNNN-of-NNNNN files")
+                   help="output file (unsharded; .csv, .jsonl or .parquet, whatever the input), or folder/prefix "
+                        "for part-NNNNN-of-NNNNN files (the input's format; CSV for TSV and text)")
     p.add_argument("--text-column", default="text", help="the column holding the texts (default: text)")
     p.add_argument("--chunk-size", type=int, default=10_000, help="rows per chunk (default: 10000)")
     p.add_argument("--model", default=None, help="model bundle folder (default: MODEL_DIR, else the champion)")
