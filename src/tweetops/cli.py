@@ -174,7 +174,7 @@ def cmd_monitor(args) -> int:
 
     return monitor(load_config(args.params), input_uri=args.input, history=args.history, model=args.model,
                    window_hours=args.window_hours, max_rows=args.max_rows, output=args.output,
-                   pushgateway=args.pushgateway)
+                   pushgateway=args.pushgateway, text_column=args.text_column)
 
 
 def cmd_notify(args) -> int:
@@ -355,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--history", default=None,
                         help="prediction history database URL (default: DATABASE_URL, else the API's SQLite file)")
     source.add_argument("--input", default=None,
-                        help="a file of current texts instead (TSV/CSV/JSONL/Parquet with a 'text' column)")
+                        help="a file of current texts instead (TSV/CSV/JSONL/Parquet, or .txt: one text per line)")
+    p.add_argument("--text-column", default="text", help="with --input: the column holding the texts (default: text)")
     p.add_argument("--model", default=None, help="model bundle folder (default: MODEL_DIR, else the champion)")
     p.add_argument("--window-hours", type=float, default=None, help="history window (default: monitoring.window_hours)")
     p.add_argument("--max-rows", type=int, default=None,
