@@ -174,7 +174,7 @@ def cmd_monitor(args) -> int:
 
     return monitor(load_config(args.params), input_uri=args.input, history=args.history, model=args.model,
                    window_hours=args.window_hours, max_rows=args.max_rows, output=args.output,
-                   pushgateway=args.pushgateway)
+                   pushgateway=args.pushgateway, text_column=args.text_column)
 
 
 def cmd_notify(args) -> int:
@@ -329,15 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "champion)")
     p.add_argument("--params", default=None, help="params file, whose folder is the project (default: ./params.yaml)")
     _log_level(p)
-    p = _command(sub, "batch-predict", "predict every row of a CSV/JSONL/Parquet file (local or s3://)",
+    p = _command(sub, "batch-predict", "predict every row of a TSV/CSV/JSONL/Parquet/text file (local or s3://)",
                  "Predict every row of a file, streamed in chunks, and write it back with label and probabilities "
                  "added; rows whose text cannot be read are flagged, not dropped. In an AWS Batch array job each "
                  "shard (AWS_BATCH_JOB_ARRAY_INDEX of AWS_BATCH_JOB_ARRAY_SIZE) writes its own part file.",
                  ["tweetops batch-predict --input tweets.csv --output predicted.parquet",
                   "tweetops batch-predict --input s3://bucket/in.parquet --output s3://bucket/out/"], cmd_batch)
-    p.add_argument("--input", required=True, help="input file: path or s3://bucket/key (.csv, .jsonl, .parquet)")
+    p.add_argument("--input", required=True,
+                   help="input file: path or s3://bucket/key (.tsv, .csv, .jsonl, .parquet, or .txt: one text per "
+                        "line, or the archive's TSV when it holds tabs)")
     p.add_argument("--output", required=True,
-                   help="output file (unsharded), or folder/prefix for part-NNNNN-of-NNNNN files")
+                   help="output file (unsharded; .csv, .jsonl or .parquet, whatever the input), or folder/prefix "
+                        "for part-NNNNN-of-NNNNN files (the input's format; CSV for TSV and text)")
     p.add_argument("--text-column", default="text", help="the column holding the texts (default: text)")
     p.add_argument("--chunk-size", type=int, default=10_000, help="rows per chunk (default: 10000)")
     p.add_argument("--model", default=None, help="model bundle folder (default: MODEL_DIR, else the champion)")
@@ -352,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--history", default=None,
                         help="prediction history database URL (default: DATABASE_URL, else the API's SQLite file)")
     source.add_argument("--input", default=None,
-                        help="a file of current texts instead (TSV/CSV/JSONL/Parquet with a 'text' column)")
+                        help="a file of current texts instead (TSV/CSV/JSONL/Parquet, or .txt: one text per line)")
+    p.add_argument("--text-column", default="text", help="with --input: the column holding the texts (default: text)")
     p.add_argument("--model", default=None, help="model bundle folder (default: MODEL_DIR, else the champion)")
     p.add_argument("--window-hours", type=float, default=None, help="history window (default: monitoring.window_hours)")
     p.add_argument("--max-rows", type=int, default=None,

@@ -12,6 +12,7 @@ import contextvars
 import datetime
 import logging
 import os
+import sys
 import time
 
 import orjson
@@ -88,11 +89,10 @@ class Progress:
     def __init__(self, log: logging.Logger, what: str, total: int, unit: str):
         self.log, self.what, self.total, self.unit = log, what, total, unit
         self.done, self.began, self.bar = 0, time.perf_counter(), None
-        stream = logging.getLogger().handlers[0].stream if logging.getLogger().handlers else None
-        if _process["format"] == "text" and getattr(stream, "isatty", lambda: False)():
+        if _process["format"] == "text" and _on_terminal(sys.stderr):  # where the log handler writes
             from tqdm import tqdm  # only on a terminal
 
-            self.bar = tqdm(total=total, unit=unit, desc=what, file=stream)
+            self.bar = tqdm(total=total, unit=unit, desc=what, file=sys.stderr)
 
     def __enter__(self) -> "Progress":
         return self
@@ -112,6 +112,13 @@ class Progress:
         percent = 100.0 * self.done / self.total if self.total else 100.0
         self.log.info("%s: %s of %s %s (%.0f%%), %s %s/s, %s left", self.what, f"{self.done:,}", f"{self.total:,}",
                       self.unit, percent, f"{rate:,.0f}", self.unit, _duration(left))
+
+
+def _on_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        return False
 
 
 def _duration(seconds: float) -> str:

@@ -38,7 +38,7 @@ class Section(BaseModel):
 
 class DataParams(Section):
     source: str
-    format: Literal["auto", "tsv", "csv", "jsonl", "parquet"] = "auto"
+    format: Literal["auto", "tsv", "csv", "jsonl", "parquet", "txt"] = "auto"
     tsv_columns: list[str] = ["id", "rating", "text"]
     s3_endpoint_url: str | None = None
     timeout_seconds: float = 30.0

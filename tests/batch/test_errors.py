@@ -34,12 +34,16 @@ def test_missing_text_column_names_the_columns_found(capsys, tmp_path, csv_input
 def test_unknown_format(capsys, tmp_path):
     (tmp_path / "tweets.xlsx").write_bytes(b"PK")
     code, err = run_cli(capsys, "--input", str(tmp_path / "tweets.xlsx"), "--output", str(tmp_path / "out"))
-    assert code == 2 and "cannot tell the format" in err and ".csv, .jsonl or .parquet" in err
+    assert err == (f"error: cannot tell the format of {tmp_path / 'tweets.xlsx'} from its name; use .tsv, .csv, "
+                   ".jsonl, .parquet or .txt (one text per line), or set data.format.")
+    assert code == 2
 
 
-def test_output_in_another_format(capsys, tmp_path, csv_input):
-    code, err = run_cli(capsys, "--input", str(csv_input), "--output", str(tmp_path / "out.parquet"))
-    assert code == 2 and "must be csv like the input" in err
+def test_an_output_in_a_format_no_writer_writes(capsys, tmp_path, csv_input):
+    code, err = run_cli(capsys, "--input", str(csv_input), "--output", str(tmp_path / "out.tsv"))
+    assert code == 2
+    assert err == (f"error: batch-predict cannot write TSV ({tmp_path / 'out.tsv'}); name the output .csv, .jsonl "
+                   "or .parquet, or give a folder.")
 
 
 def test_unreadable_parquet(capsys, tmp_path):

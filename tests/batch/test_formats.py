@@ -114,3 +114,34 @@ def test_nul_lone_surrogates_and_bytes_that_are_not_utf8_are_flagged_rows(tmp_pa
     assert [str(row["id"]) for row in out] == ["0", "1", "2", "3", "4"]
     assert [row["label"] is not None for row in out] == [error is None for error in errors]
     assert out[1]["text"] == "nul \x00 here" and out[2]["text"] == "caf\ufffd was awful"  # shown, never predicted
+
+
+@pytest.mark.parametrize("fmt_in,fmt_out", [("csv", "parquet"), ("parquet", "csv"), ("jsonl", "parquet"),
+                                            ("parquet", "jsonl"), ("jsonl", "csv")])
+def test_any_input_format_to_any_output_format(tmp_path, tweets, predictor, fmt_in, fmt_out):
+    source = tmp_path / f"tweets.{fmt_in}"
+    written = write_input(tweets, fmt_in, source)
+    target = tmp_path / f"predicted.{fmt_out}"
+    summary = batch.run(str(source), str(target), chunk_size=1500, predictor=predictor)
+    assert (summary["format"], summary["output_format"]) == (fmt_in, fmt_out)
+    assert summary["rows_in"] == summary["rows_out"] == 4200 and summary["rows_flagged"] == len(bad_rows(fmt_in))
+    out = read_output(target, fmt_out)
+    check_output(out, written, fmt_in, predictor)
+    if fmt_out == "parquet" and fmt_in == "jsonl":  # a JSON value that is not a string keeps its JSON text
+        assert out.loc[40, "text"] == "12345" and out["rating"].iloc[0] == str(written["rating"].iloc[0])
+
+
+def test_the_bundled_tsv_and_a_plain_text_file_are_read_by_content(tmp_path, raw_path, predictor):
+    lines = raw_path.read_text(encoding="utf-8").splitlines()[:300]
+    plain = tmp_path / "texts.txt"
+    plain.write_text("".join(line.split("\t", 2)[2] + "\n" for line in lines), encoding="utf-8")
+    tsv = tmp_path / "tweets.txt"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for source, fmt, columns in ((plain, "txt", ["text"]), (tsv, "tsv", ["id", "rating", "text"])):
+        summary = batch.run(str(source), str(tmp_path / f"out-{fmt}"), predictor=predictor)
+        assert summary["output"] == str(tmp_path / f"out-{fmt}" / "part-00000-of-00001.csv")
+        assert (summary["format"], summary["rows_out"], summary["rows_flagged"]) == (fmt, 300, 0)
+        out = read_output(summary["output"], "csv")
+        assert list(out.columns) == columns + batch.ADDED_COLUMNS
+        expected = predictor.predict_proba([line.split("\t", 2)[2] for line in lines])
+        np.testing.assert_allclose(out[PROBA].to_numpy(dtype=float), expected, rtol=1e-12, atol=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 
 import pytest
 
@@ -44,10 +45,11 @@ def test_batch_predict_logs_one_progress_line_per_chunk_in_a_log(model_dir, twee
     assert "\r" not in done.stderr  # no bar redrawn into the log
 
 
-def test_a_terminal_gets_a_bar_and_no_progress_lines(logging_as, caplog, tmp_path):
+def test_a_terminal_gets_a_bar_and_no_progress_lines(logging_as, caplog, tmp_path, monkeypatch):
     with open(tmp_path / "tty", "w") as sink:
         sink.isatty = lambda: True  # the one stand-in: pytest has no terminal to give
-        logging_as("text").setStream(sink)
+        monkeypatch.setattr(sys, "stderr", sink)
+        logging_as("text")
         with Progress(logging.getLogger("t"), "features", 10, "texts") as bar:
             bar.update(4)
             bar.update(6)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tweetops.errors import TweetopsError
-from tweetops.io.tables import NOT_UTF8, at_line, open_table, open_writer
+from tweetops.io.tables import NOT_UTF8, at_line, detect_format, open_table, open_writer
 
 ROWS = [{"id": "007", "rating": "1.5", "text": "quoted, \"comma\" text"}, {"id": "2", "rating": "", "text": "NA"},
         {"id": "3", "rating": "-2", "text": "line one\nline two"}, {"id": "4", "rating": "0", "text": "tab\there"}]
@@ -120,3 +120,13 @@ def test_a_writer_adds_columns_and_keeps_every_cell(tmp_path, fmt):
     assert back[["id", "rating", "text"]].to_dict(orient="records") == ROWS
     assert back["label"].tolist() == ["l1", "l2", "l3", "l4"]
     assert back["p_x"].astype(float).tolist() == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_a_txt_file_is_the_archives_tsv_when_it_holds_tabs_else_one_text_per_line(tmp_path, raw_path):
+    assert detect_format(str(raw_path), source=raw_path) == "tsv"
+    plain = b"first text, with a comma\n\n\"quoted\" second\r\nnot \xff utf-8\n"
+    assert detect_format("s3://b/k.txt", source=plain) == "txt" and detect_format("k.txt") == "tsv"
+    chunk = next(open_table(plain, "txt", "k.txt").chunks(10))
+    assert chunk.column("text") == ["first text, with a comma", "\"quoted\" second", "not \ufffd utf-8"]
+    assert chunk.rows == [1, 3, 4] and chunk.errors == [None, None, NOT_UTF8]
+    assert len(open_table(raw_path, "tsv", "raw").frame()) == 4200

@@ -57,7 +57,7 @@ def test_bad_traffic_files_are_one_clear_error(run_monitor, tmp_path):
     _one_clear_line(run_monitor("--input", tmp_path / "missing.csv"), "missing.csv does not exist")
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("tweet\nhello there\n")
-    _one_clear_line(run_monitor("--input", wrong), "has no 'text' column")
+    _one_clear_line(run_monitor("--input", wrong), "has no column 'text'; its columns are")
     with pytest.raises(SystemExit) as exited:  # argparse: usage plus one error line
         run_monitor("--input", wrong, "--history", "sqlite:///h.db")
     assert exited.value.code == 2

@@ -1,5 +1,6 @@
 """Every table tweetops reads or writes: ONE reader and one writer per format (TSV, CSV, JSON lines,
-Parquet), used by ingestion, batch-predict, /invocations and the drift monitor alike.
+Parquet, plain text: one text per line), used by ingestion, batch-predict, /invocations and the drift
+monitor alike, so every command and route takes the same files.
 
 A reader streams its rows in chunks, so memory stays flat however big the file. Nothing is dropped:
 a row that cannot be read (not valid UTF-8, not JSON, the wrong number of fields) stays a row, with
@@ -27,9 +28,12 @@ import pyarrow.parquet as pq
 
 from tweetops.errors import TweetopsError
 
-FORMATS = ("tsv", "csv", "jsonl", "parquet")
-_EXTENSIONS = {".txt": "tsv", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv",
-               ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = ("tsv", "csv", "jsonl", "parquet", "txt")
+# A file's format from its name. `.txt` is either the archive's TSV (data/raw, data/drift: id, rating,
+# text) or one text per line, so its content decides (sniff_txt); naming it by suffix alone would make
+# one of the two unreadable, and a --format flag per command would be one more thing to get wrong.
+EXTENSIONS = {".txt": "txt", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv",
+              ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
 STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
 NOT_UTF8 = "line is not valid UTF-8"
@@ -37,16 +41,32 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _ODD = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\ufffd]")  # what no text holds (tabs, line breaks, ESC it may)
 
 
-def detect_format(uri: str, declared: str = "auto") -> str:
+def sniff_txt(head: bytes) -> str:
+    """A .txt's format from its first bytes: "tsv" when its first non-blank line holds a tab (the archive's
+    id<TAB>rating<TAB>text), else "txt" (one text per line)."""
+    first = next((line for line in head.splitlines() if line.strip()), b"")
+    return "tsv" if b"\t" in first else "txt"
+
+
+def detect_format(uri: str, declared: str = "auto", source: Path | bytes | None = None) -> str:
+    """The declared format, else the one the name says; a .txt's content (`source`, its path or bytes)
+    tells TSV from plain text (sniff_txt), and without it a .txt is the archive's TSV."""
     if declared != "auto":
         return declared
     suffixes = PurePosixPath(urlparse(str(uri)).path).suffixes
     for suffix in reversed(suffixes):
-        if suffix.lower() in _EXTENSIONS:
-            return _EXTENSIONS[suffix.lower()]
-    raise TweetopsError(
-        f"cannot tell the format of {uri} from its name; use .tsv, .csv, .jsonl or .parquet, or set data.format."
-    )
+        fmt = EXTENSIONS.get(suffix.lower())
+        if fmt == "txt":
+            if source is None:
+                return "tsv"
+            if isinstance(source, (bytes, bytearray)):
+                return sniff_txt(bytes(source[:65536]))
+            with open(source, "rb") as handle:
+                return sniff_txt(handle.read(65536))
+        if fmt:
+            return fmt
+    raise TweetopsError(f"cannot tell the format of {uri} from its name; use .tsv, .csv, .jsonl, .parquet or .txt "
+                        "(one text per line), or set data.format.")
 
 
 def at_line(error: str, row: int) -> str:
@@ -197,6 +217,24 @@ class TsvReader(_LineReader):
                 error = error or f"wrong number of fields: expected {expected} tab-separated, found {len(parts)}"
                 parts += [None] * (expected - len(parts))
             yield number, dict(zip(self.columns, parts)), error
+
+
+class TextReader(_LineReader):
+    """Plain text: each non-blank line is one row, its whole line the `text` column."""
+
+    format = "txt"
+    columns = ["text"]
+
+    def __init__(self, source: Path | bytes, name: str):
+        super().__init__(source, name)
+        self._check_text()
+
+    def _records(self):
+        for number, raw in self._lines():
+            try:
+                yield number, {"text": raw.decode("utf-8")}, None
+            except UnicodeDecodeError:
+                yield number, {"text": raw.decode("utf-8", "replace")}, NOT_UTF8
 
 
 class JsonlReader(_LineReader):
@@ -382,6 +420,8 @@ def open_table(source: Path | bytes, fmt: str, name: str, columns: list[str] | N
         return JsonlReader(source, name)
     if fmt == "parquet":
         return ParquetReader(source, name)
+    if fmt == "txt":
+        return TextReader(source, name)
     raise TweetopsError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
 
 
@@ -408,53 +448,95 @@ def standardise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return out[COLUMNS].astype(STRING_COLUMNS)
 
 
-# -- writers: each appends chunks of its own format with the added columns -----------------------
+# -- writers: each appends chunks with the added columns, in any format from any reader ------------
 
 def _plain(value):
     return None if isinstance(value, float) and np.isnan(value) else value
 
 
-class CsvWriter:
-    def __init__(self, path: Path, columns: list[str], added: list[str]):
+def _records(chunk: Chunk) -> list[dict]:
+    return chunk.native.to_pylist() if isinstance(chunk.native, pa.RecordBatch) else chunk.native
+
+
+class _RowWriter:
+    """A writer of rows as dicts, whatever format they were read in: the kept columns, then the added ones."""
+
+    strict = True  # a key outside the kept columns is an error: a table's columns are fixed (not JSON lines')
+
+    def __init__(self, path: Path, reader: Reader, added: list[str]):
+        self.added = added
+        self.kept = [c for c in reader.columns or [] if c not in added]
+        self.open_keys = reader.format == "jsonl" and self.strict  # a JSON object may hold keys the first lacks
+
+    def rows(self, chunk: Chunk, predictions: dict) -> list[tuple[dict, list]]:
+        if self.open_keys:
+            known = set(self.kept) | set(self.added)
+            for line, record in zip(chunk.rows, chunk.native):
+                extra = [k for k in record if k not in known]
+                if extra:
+                    raise TweetopsError(f"line {line} has the key {extra[0]!r} that the first line lacks, and a "
+                                        "table keeps the first line's columns; write JSON lines (.jsonl) instead.")
+        added = [[_plain(v) for v in column] for column in predictions.values()]
+        return list(zip(_records(chunk), zip(*added) if added else [()] * len(chunk)))
+
+
+class CsvWriter(_RowWriter):
+    def __init__(self, path: Path, reader: Reader, added: list[str]):
+        super().__init__(path, reader, added)
         self.handle = open(path, "w", encoding="utf-8", newline="")
         self.writer = csv.writer(self.handle)
-        self.kept = [c for c in columns if c not in added]
         self.writer.writerow(self.kept + added)
 
     def write(self, chunk: Chunk, predictions: dict) -> None:
-        added = [[_plain(v) for v in column] for column in predictions.values()]
-        self.writer.writerows([*(record.get(c) for c in self.kept), *row]
-                              for record, row in zip(chunk.native, zip(*added)))
+        self.writer.writerows([*(record.get(c) for c in self.kept), *row] for record, row in
+                              self.rows(chunk, predictions))
 
     def close(self) -> None:
         self.handle.close()
 
 
-class JsonlWriter:
-    def __init__(self, path: Path, columns, added: list[str]):
+class JsonlWriter(_RowWriter):
+    strict = False
+
+    def __init__(self, path: Path, reader: Reader, added: list[str]):
+        super().__init__(path, reader, added)
         self.handle = open(path, "w", encoding="utf-8")
 
     def write(self, chunk: Chunk, predictions: dict) -> None:
         names = list(predictions)
-        values = [[_plain(v) for v in column] for column in predictions.values()]
-        self.handle.write("".join(json.dumps({**record, **dict(zip(names, row))}, ensure_ascii=False) + "\n"
-                                  for record, row in zip(chunk.native, zip(*values))))
+        self.handle.write("".join(json.dumps({**record, **dict(zip(names, row))}, ensure_ascii=False, default=str)
+                                  + "\n" for record, row in self.rows(chunk, predictions)))
 
     def close(self) -> None:
         self.handle.close()
 
 
-class ParquetWriter:
-    def __init__(self, path: Path, schema: pa.Schema, added: list[str]):
-        self.added = added
-        kept = [field for field in schema if field.name not in added]
+def _json_text(value):
+    """A cell of a text table or JSON lines as a Parquet string: strings as they are, other JSON as its text."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class ParquetWriter(_RowWriter):
+    """Parquet in keeps its schema; a text table's or JSON lines' columns become strings (JSON values that are
+    not strings as their JSON text), since their rows need not agree on a type."""
+
+    def __init__(self, path: Path, reader: Reader, added: list[str]):
+        super().__init__(path, reader, added)
+        self.native = reader.format == "parquet"
+        if self.native:
+            kept, metadata = [field for field in reader.schema if field.name not in added], reader.schema.metadata
+        else:
+            kept, metadata = [pa.field(name, pa.string()) for name in self.kept], None
         extra = [pa.field(name, pa.float64() if name.startswith("p_") else pa.string()) for name in added]
-        self.schema = pa.schema(kept + extra, metadata=schema.metadata)
+        self.schema = pa.schema(kept + extra, metadata=metadata)
         self.writer = pq.ParquetWriter(path, self.schema)
 
     def write(self, chunk: Chunk, predictions: dict) -> None:
-        batch = chunk.native
-        columns = [batch.column(f.name) for f in self.schema if f.name not in self.added]
+        if self.native:
+            columns = [chunk.native.column(f.name) for f in self.schema if f.name not in self.added]
+        else:
+            records = [record for record, _ in self.rows(chunk, {})]
+            columns = [pa.array([_json_text(r.get(c)) for r in records], type=pa.string()) for c in self.kept]
         columns += [pa.array(predictions[name], type=self.schema.field(name).type, from_pandas=True)
                     for name in self.added]
         self.writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self.schema))
@@ -463,11 +545,10 @@ class ParquetWriter:
         self.writer.close()
 
 
-WRITABLE = ("csv", "jsonl", "parquet")  # a TSV cell cannot hold a tab or a line break: no TSV writer
+WRITABLE = ("csv", "jsonl", "parquet")  # a TSV or plain-text cell cannot hold a tab or a line break: no writer
 
 
-def open_writer(reader: Reader, path: Path, added: list[str]):
-    """A writer of the reader's format (one of WRITABLE), its columns followed by `added`."""
-    if reader.format == "parquet":
-        return ParquetWriter(path, reader.schema, added)
-    return {"csv": CsvWriter, "jsonl": JsonlWriter}[reader.format](path, reader.columns or [], added)
+def open_writer(reader: Reader, path: Path, added: list[str], fmt: str | None = None):
+    """A writer in `fmt` (one of WRITABLE; default the reader's format), its columns followed by `added`."""
+    return {"csv": CsvWriter, "jsonl": JsonlWriter, "parquet": ParquetWriter}[fmt or reader.format](
+        path, reader, added)

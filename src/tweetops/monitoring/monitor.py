@@ -35,8 +35,9 @@ def judge(bundle, reference, window: Window, params) -> tuple[dict, dict | None,
     result = {"model": {"version": bundle.version, "path": str(bundle.path),
                         "macro_f1": bundle.manifest["metrics"]["macro_f1"]}, "source": window.source,
               "since": window.since, "current_rows": len(window.texts), "skipped_rows": window.skipped,
-              "served_by": window.model_versions, "reference_rows": len(reference),
-              "params": params.model_dump(), "checks": []}
+              "unreadable_rows": window.unreadable, "left_out_rows": window.left_out, "source_rows": window.rows,
+              "rows_used": window.accounting(), "served_by": window.model_versions, "reference_rows": len(reference),
+              "params": params.model_dump(), "checks": [], "what_drifted": None}
     if min(len(window.texts), len(reference)) < params.min_samples:
         result["verdict"] = "not_enough_data"
         result["reason"] = (f"{len(window.texts):,} current and {len(reference):,} reference texts; "
@@ -47,7 +48,7 @@ def judge(bundle, reference, window: Window, params) -> tuple[dict, dict | None,
                             reference[[f"p_{label}" for label in LABELS]].to_numpy())
         cur = drift.profile(bundle.model, window.texts)
     with timed(log, "drift checks"):
-        result["checks"] = drift.compare(ref, cur, params)
+        result["checks"], result["what_drifted"] = drift.compare(ref, cur, params)
     fired = [c["name"] for c in result["checks"] if c["drift"]]
     result["verdict"] = "drift" if fired else "no_drift"
     result["reason"] = f"fired: {', '.join(fired)}" if fired else "no check fired"
@@ -56,7 +57,7 @@ def judge(bundle, reference, window: Window, params) -> tuple[dict, dict | None,
 
 def monitor(config: Config, *, input_uri: str | None = None, history: str | None = None, model: str | None = None,
             window_hours: float | None = None, max_rows: int | None = None, output: str | None = None,
-            pushgateway: str | None = None) -> int:
+            pushgateway: str | None = None, text_column: str = "text") -> int:
     """Judge, write drift.json and drift.html, push the verdict's gauges (to `pushgateway`, else
     PUSHGATEWAY_URL, when either is set), print the verdict; the exit status (EXIT_CODES)."""
     params = config.params.monitoring
@@ -74,9 +75,10 @@ def monitor(config: Config, *, input_uri: str | None = None, history: str | None
     reference = read_reference(bundle.path)  # before any traffic is read: a model that cannot be monitored fails fast
     if input_uri:
         window = from_file(input_uri, params.max_rows, root=Path.cwd(),
-                           endpoint_url=config.params.data.s3_endpoint_url)
+                           endpoint_url=config.params.data.s3_endpoint_url, text_column=text_column)
     else:
         window = from_history(history or database_url(), params.window_hours, params.max_rows)
+    log.info("monitor: %s of %s", window.accounting(), window.source)
     now = datetime.datetime.now(datetime.timezone.utc)
     result, ref, cur = judge(bundle, reference, window, params)
     result["created_at"] = now.isoformat(timespec="seconds")
@@ -89,6 +91,6 @@ def monitor(config: Config, *, input_uri: str | None = None, history: str | None
         log.info("monitor: drift metrics pushed to %s", gateway)
     print(f"verdict: {result['verdict']} ({result['reason']})")
     for c in result["checks"]:
-        print(f"  {'DRIFT' if c['drift'] else 'ok   '} {c['name']}: {c['value']:.4g} (threshold {c['threshold']:g})")
+        print(f"  {'DRIFT' if c['drift'] else 'ok   '} {c['name']}: {c['sentence']}")
     print(f"report:  {written['json']}\n         {written['html']}")
     return result["exit_code"]

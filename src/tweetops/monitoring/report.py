@@ -60,26 +60,48 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
+def _what_drifted(found: dict | None) -> str:
+    """The words that moved most (share of texts holding each) and the texts least like the reference."""
+    if not found:
+        return ""
+    e = html.escape
+    parts = []
+    for side, title in (("rising", "Words more common now"), ("falling", "Words less common now")):
+        rows = "".join(f"<tr><td>{e(w['word'])}</td><td>{w['reference']:.1%}</td><td>{w['current']:.1%}</td></tr>"
+                       for w in found["words"][side])
+        if rows:
+            parts.append(f"<table class='words' id='{side}'><caption>{title}</caption><tr><th>word</th>"
+                         f"<th>reference texts</th><th>current texts</th></tr>{rows}</table>")
+    items = "".join(f"<li>{e(x['text'])}</li>" for x in found["unlike_reference"])
+    if items:
+        parts.append("<h3>Current texts least like the reference</h3><p>As the domain classifier scores them, "
+                     f"most unlike first.</p><ol id='unlike'>{items}</ol>")
+    return "<h2>What drifted</h2>\n" + "\n".join(parts) if parts else ""
+
+
 def render_html(result: dict, figures: list[tuple[str, str]]) -> str:
     e = html.escape
     rows = "".join(
-        f"<tr class='{'fired' if c['drift'] else ''}'><td>{e(c['name'])}</td><td>{e(_fmt(c['value']))}</td>"
-        f"<td>{e(_fmt(c['threshold']))}</td><td>{'drift' if c['drift'] else 'ok'}</td>"
+        f"<tr class='{'fired' if c['drift'] else ''}'><td>{e(c['name'])}</td><td>{e(c['sentence'])}</td>"
+        f"<td>{e(_fmt(c['value']))}</td><td>{e(_fmt(c['threshold']))}</td><td>{'drift' if c['drift'] else 'ok'}</td>"
         f"<td>{e(_fmt(c['reference']))}</td><td>{e(_fmt(c['current']))}</td></tr>" for c in result["checks"])
-    table = ("<table><tr><th>check</th><th>value</th><th>threshold</th><th>result</th><th>reference</th>"
-             f"<th>current</th></tr>{rows}</table>") if rows else ""
+    table = ("<table><tr><th>check</th><th>in words</th><th>value</th><th>threshold</th><th>result</th>"
+             f"<th>reference</th><th>current</th></tr>{rows}</table>") if rows else ""
     images = "".join(f"<figure><img alt='{e(t)}' src='data:image/png;base64,{b}'><figcaption>{e(t)}</figcaption>"
                      "</figure>" for t, b in figures)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tweetops drift report {e(result['created_at'])}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .6em;text-align:left}}
-tr.fired{{background:#fdd}}.verdict{{font-size:1.3em;font-weight:bold}}figure{{display:inline-block;margin:.5em}}</style>
+tr.fired{{background:#fdd}}table.words{{display:inline-table;margin:0 1em 1em 0}}
+.verdict{{font-size:1.3em;font-weight:bold}}figure{{display:inline-block;margin:.5em}}</style>
 </head><body>
 <h1>Drift report</h1>
 <p class="verdict" id="verdict">{e(VERDICT_TEXT[result['verdict']])}</p>
 <p>{e(result['created_at'])}: {result['current_rows']:,} current texts from {e(result['source'])} against
 {result['reference_rows']:,} reference texts of model {e(result['model']['version'])}.</p>
+<p id="rows-used">Rows: {e(result['rows_used'])}.</p>
 {table}
+{_what_drifted(result.get('what_drifted'))}
 {images}
 </body></html>
 """

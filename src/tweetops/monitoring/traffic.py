@@ -10,13 +10,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from tweetops.errors import TweetopsError
 from tweetops.io.storage import local_path, read_bytes, scheme_of
-from tweetops.io.tables import detect_format, open_table, standardise
+from tweetops.io.tables import detect_format, open_table
 from tweetops.serving.history import make_engine, predictions
 
 
@@ -25,9 +25,22 @@ class Window:
     texts: list[str]
     source: str  # where the texts came from (a database URL with its password hidden, or a file URI)
     since: str | None = None
-    skipped: int = 0  # rows without a usable text
+    skipped: int = 0  # rows without a usable text (unreadable, or no text)
+    unreadable: int = 0  # of them, rows that could not be read at all (history: none)
+    left_out: int = 0  # usable rows past max_rows: only the newest max_rows are taken
     model_versions: dict = field(default_factory=dict)  # which served models answered them (history only)
     ids: list[str] = field(default_factory=list)  # the history's record ids, one per text (history only)
+
+    @property
+    def rows(self) -> int:
+        """Every row the source held (in the time window): used, skipped or left out."""
+        return len(self.texts) + self.skipped + self.left_out
+
+    def accounting(self) -> str:
+        """What was used of the source and what was not, e.g. "5,000 of 19,503 rows used: the newest; ..."."""
+        used = f"{len(self.texts):,} of {self.rows:,} rows used" + (": the newest" if self.left_out else "")
+        return (f"{used}; {self.left_out:,} older left out (more than max_rows), {self.unreadable:,} unreadable, "
+                f"{self.skipped - self.unreadable:,} without text")
 
 
 def _engine(url: str):
@@ -53,16 +66,17 @@ def from_history(url: str, window_hours: float | None, max_rows: int,
     engine, shown = _engine(url)
     since = None
     query = select(predictions.c.id, predictions.c.text, predictions.c.model_version)
+    total = select(func.count()).select_from(predictions)
     if window_hours is not None:
         since = (now or datetime.datetime.now(datetime.timezone.utc)) - datetime.timedelta(hours=window_hours)
-        query = query.where(predictions.c.created_at >= since)
+        query, total = query.where(predictions.c.created_at >= since), total.where(predictions.c.created_at >= since)
     query = query.order_by(predictions.c.created_at.desc(), predictions.c.id).limit(max_rows)
     try:
         if not inspect(engine).has_table(predictions.name):
             raise TweetopsError(f"{shown} holds no '{predictions.name}' table; point --history at the API's "
                                 "prediction history database.")
         with engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows, count = conn.execute(query).all(), conn.execute(total).scalar_one()
     except SQLAlchemyError as exc:
         raise TweetopsError(f"cannot read the prediction history at {shown} ({type(exc).__name__}); "
                             "check the URL, that the database is up, and its credentials.")
@@ -71,16 +85,24 @@ def from_history(url: str, window_hours: float | None, max_rows: int,
     usable = [row for row in rows if row.text and row.text.strip()]
     return Window(texts=[row.text for row in usable], ids=[row.id for row in usable], source=shown,
                   since=since.isoformat(timespec="seconds") if since else None, skipped=len(rows) - len(usable),
-                  model_versions=dict(Counter(row.model_version for row in rows)))
+                  left_out=max(count - len(rows), 0), model_versions=dict(Counter(row.model_version for row in rows)))
 
 
-def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: str | None = None) -> Window:
-    """Texts from a TSV, CSV, JSONL or Parquet file (a path, file://, https:// or s3://) with a 'text' column."""
+def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: str | None = None,
+              text_column: str = "text") -> Window:
+    """Texts from a file (a path, file://, https:// or s3://) in any format tweetops.io.tables reads: the
+    newest `max_rows` usable cells of `text_column` (files grow at the end)."""
     if scheme_of(uri) in ("local", "file") and not local_path(uri, root).is_file():
         raise TweetopsError(f"traffic file {local_path(uri, root)} does not exist or is not a file; check --input.")
     raw = read_bytes(uri, root=root, endpoint_url=endpoint_url)
-    fmt = detect_format(uri)
-    frame = standardise(open_table(raw, fmt, uri).frame(), uri)
-    usable = frame["ingest_error"].isna() & frame["text"].fillna("").str.strip().ne("")
-    texts = frame.loc[usable, "text"].astype(str).tolist()[-max_rows:]  # the newest: files grow at the end
-    return Window(texts=texts, source=uri, skipped=int((~usable).sum()))
+    reader = open_table(raw, detect_format(uri, source=raw), uri)
+    if reader.columns is not None and text_column not in reader.columns:
+        raise TweetopsError(f"{uri} has no column {text_column!r}; its columns are "
+                            f"{', '.join(map(str, reader.columns)) or 'none'}; pass --text-column.")
+    frame = reader.frame()
+    cells = frame[text_column] if text_column in frame else [None] * len(frame)
+    unreadable = frame["ingest_error"].notna().to_numpy()
+    usable = [c for c, bad in zip(cells, unreadable) if not bad and isinstance(c, str) and c.strip()]
+    kept = usable[-max_rows:]
+    return Window(texts=kept, source=uri, skipped=len(frame) - len(usable), unreadable=int(unreadable.sum()),
+                  left_out=len(usable) - len(kept))

@@ -50,7 +50,7 @@ def stage(run: Run) -> dict:
     with timed(log, f"read {source} ({scheme_of(source)})"):
         raw = read_bytes(source, root=run.catalog.root, endpoint_url=data_params.s3_endpoint_url,
                          timeout=data_params.timeout_seconds)
-    fmt = detect_format(source, data_params.format)
+    fmt = detect_format(source, data_params.format, raw)
     sha256 = hashlib.sha256(raw).hexdigest()
     with timed(log, f"parsed {len(raw):,} bytes as {fmt}"):
         frame = standardise(open_table(raw, fmt, source, data_params.tsv_columns).frame(), source)

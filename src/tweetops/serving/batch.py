@@ -1,4 +1,6 @@
-"""Batch inference: a CSV, JSONL or Parquet file of texts in, the same rows out with predictions.
+"""Batch inference: a TSV, CSV, JSONL, Parquet or plain-text file of texts in, the same rows out with
+predictions, as CSV, JSONL or Parquet (the output's name says which; a folder takes the input's format,
+CSV for TSV and plain text, which no writer writes).
 
 `tweetops batch-predict --input URI --output URI` runs as one process or as one shard of an AWS
 Batch array job (AWS_BATCH_JOB_ARRAY_INDEX / AWS_BATCH_JOB_ARRAY_SIZE). A shard takes a
@@ -94,23 +96,18 @@ def predict_texts(texts: list, predictor: Predictor | None = None) -> list[dict]
     return rows
 
 
-def _format_of(uri: str) -> str | None:
-    try:
-        fmt = detect_format(uri)
-    except TweetopsError:
-        return None
-    return fmt if fmt in WRITABLE else None
-
-
-def output_target(output: str, fmt: str, shard: Shard) -> str:
-    """Exactly `output` when unsharded and it names a file; else the shard's part inside the folder/prefix."""
+def output_target(output: str, input_fmt: str, shard: Shard) -> tuple[str, str]:
+    """(where, format): exactly `output` in the format its name says when unsharded and it names a file; else
+    the shard's part inside the folder/prefix, in the input's format (CSV for one no writer writes)."""
     is_folder = storage.scheme_of(output) in ("local", "file") and storage.local_path(output).is_dir()
-    named = _format_of(output) if PurePosixPath(urlparse(output).path).suffix else None
-    if shard.size == 1 and named and not is_folder:
-        if named != fmt:
-            raise TweetopsError(f"the output {output} must be {fmt} like the input; name it .{fmt} or give a folder.")
-        return output
-    return output.rstrip("/") + f"/{shard.part_name}.{fmt}"
+    if shard.size == 1 and PurePosixPath(urlparse(output).path).suffix and not is_folder:
+        named = detect_format(output)
+        if named not in WRITABLE:
+            raise TweetopsError(f"batch-predict cannot write {named.upper()} ({output}); name the output .csv, "
+                                ".jsonl or .parquet, or give a folder.")
+        return output, named
+    fmt = input_fmt if input_fmt in WRITABLE else "csv"
+    return output.rstrip("/") + f"/{shard.part_name}.{fmt}", fmt
 
 
 def _check_uri(uri: str, role: str) -> None:
@@ -184,14 +181,13 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         raise TweetopsError(f"--chunk-size must be at least 1, got {chunk_size}.")
     for uri, role in ((input_uri, "input"), (output_uri, "output")):
         _check_uri(uri, role)
-    fmt = _format_of(input_uri)
-    if fmt is None:
-        raise TweetopsError(f"cannot tell the format of {input_uri}; batch-predict reads .csv, .jsonl or .parquet.")
+    fmt = detect_format(input_uri)  # by name; a .txt's content says TSV or plain text once it is here
     shard = shard or shard_from_env()
-    target = output_target(output_uri, fmt, shard)
+    target, out_fmt = output_target(output_uri, fmt, shard)
     _check_not_input(input_uri, target)
     with scratch_folder(SCRATCH_PREFIX) as scratch, _local_output(target, scratch) as out_path, \
             _local_input(input_uri, scratch) as path:
+        fmt = detect_format(input_uri, source=path)
         reader = open_table(path, fmt, input_uri)
         if reader.columns is not None and text_column not in reader.columns:
             raise TweetopsError(f"{input_uri} has no column {text_column!r}; its columns are "
@@ -205,7 +201,7 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         rows_out = flagged = 0
         began = time.perf_counter()
         with Progress(log, f"shard {shard.index + 1}/{shard.size}", total=stop - start, unit="rows") as progress:
-            writer = open_writer(reader, out_path, ADDED_COLUMNS)
+            writer = open_writer(reader, out_path, ADDED_COLUMNS, out_fmt)
             try:
                 for chunk in reader.chunks(chunk_size, start, stop):
                     texts = chunk.column(text_column)
@@ -220,8 +216,9 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
             if rows_out != stop - start:  # a programming error: every row must come out, so do not publish
                 raise RuntimeError(f"batch-predict wrote {rows_out} rows for {stop - start} read")
         seconds = time.perf_counter() - began
-    summary = {"input": input_uri, "output": target, "format": fmt, "shard": f"{shard.index}/{shard.size}",
-               "rows_in": stop - start, "rows_out": rows_out, "rows_flagged": flagged,
+    summary = {"input": input_uri, "output": target, "format": fmt, "output_format": out_fmt,
+               "shard": f"{shard.index}/{shard.size}", "rows_in": stop - start, "rows_out": rows_out,
+               "rows_flagged": flagged,
                "seconds": round(seconds, 3), "texts_per_second": round(rows_out / seconds, 1) if seconds else None,
                "model_version": predictor.version}
     log.info("batch-predict shard %d/%d: rows in %d, out %d, flagged %d, %.0f texts/s, %.1f s -> %s",
