@@ -105,8 +105,16 @@ pytest: install-dev
 	$(BIN)/pytest --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 ## ui: the API (serving the champion) and the web UI on 127.0.0.1 (trains one first if none); Ctrl-C stops both
-ui: install-dev
-	scripts/run_ui.sh
+# Only what the two servers need: the runtime lock, the UI's lock and tweetops itself (no test tools, no MLflow:
+# without it, a model trained here for want of one is published to the local registry). On a terminal the
+# script runs as its own foreground job (bash -m), so Ctrl-C reaches it and not make (which would end with
+# "Error 130" or "Interrupt"): it stops both servers and `make ui` exits 0.
+ui: $(VENV)/.uv
+	@echo "installing what the API and the UI need into $(VENV) (requirements.lock, ui/requirements.lock, tweetops)"
+	$(LOCKED) requirements.lock
+	$(LOCKED) ui/requirements.lock
+	$(UV) --no-deps -e .
+	@if [ -t 0 ]; then bash -mc 'scripts/run_ui.sh; exit $$?'; else scripts/run_ui.sh; fi
 
 ## ui-image: the web UI's own small image (tweetops-ui), apart from the serving image
 ui-image:

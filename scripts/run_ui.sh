@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make ui`: the API and the web UI on 127.0.0.1, on the embedded defaults (the champion, else the newest
 # bundle that passed its gate, as `tweetops serve` chooses; SQLite history). Prints the UI's URL; Ctrl-C
-# stops both.
+# (SIGINT) stops both and exits 0; SIGTERM stops both too; if either server ends by itself, the other is
+# stopped and the script exits with its status.
 #
 #   API_PORT (8000)  UI_PORT (8501)  TWEETOPS_API_KEY (optional: the API then requires it, the UI sends it)
 #   API_URL          talk to an API that is already running (local or deployed) instead of starting one
@@ -19,7 +20,11 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
-trap stop INT TERM EXIT
+# Ctrl-C is how a person ends `make ui`: not an error. (The servers run in the background, where bash has them
+# ignore SIGINT; uvicorn and Streamlit set their own handlers, and either way `stop` ends them.)
+trap 'echo "stopping the UI and the API" >&2; stop; exit 0' INT
+trap 'stop; exit 143' TERM
+trap stop EXIT
 
 if [ -z "${API_URL:-}" ]; then
   if ! "$BIN/tweetops" model-path >/dev/null 2>&1; then
@@ -43,4 +48,7 @@ API_URL=$API_URL "$BIN/streamlit" run ui/app.py --server.headless true --server.
   --server.port "$UI_PORT" --browser.gatherUsageStats false --client.toolbarMode viewer &
 pids+=($!)
 echo "tweetops UI: http://127.0.0.1:$UI_PORT  (API: $API_URL)  Ctrl-C stops both"
-wait -n "${pids[@]}"
+status=0
+wait -n "${pids[@]}" || status=$?
+echo "error: a server stopped by itself (exit status $status); stopping the other." >&2
+exit "$status"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import re
 import sys
+import zoneinfo
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ui import charts  # noqa: E402
 from ui.client import ApiError, Client  # noqa: E402
 from ui.tables import FileError, as_csv, history_table, read_upload, results_table, text_columns, texts_in  # noqa: E402
+from ui.wording import (SCORE_MEANING, SCORE_NAME, comparison_sentences, model_name, split_card,  # noqa: E402
+                        status_label, version_label)
 
 LABELS = ("negative", "neutral", "positive")
 TIME_RANGES = {"Last hour": datetime.timedelta(hours=1), "Last 24 hours": datetime.timedelta(days=1),
@@ -50,7 +53,7 @@ def predict_page() -> None:
     left.metric("Label", result["label"])
     left.metric("Confidence", f"{probs[result['label']]:.1%}")
     right.altair_chart(charts.probabilities(probs), width="stretch")
-    st.caption(f"Model version {result['model_version']} · request {result['request_id']}")
+    st.caption(f"Model of {version_label(result['model_version'])} · request {result['request_id']}")
 
 
 def file_page() -> None:
@@ -91,7 +94,7 @@ def _classify(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, li
         st.error(f"Row {rows[exc.index]}: {exc}" if exc.index is not None else str(exc))
         return None, blank
     bar.empty()
-    return results_table(texts, rows, result.predictions, result.model_version), blank
+    return results_table(frame, rows, result.predictions, result.model_version), blank
 
 
 def _show_file_results(name: str, table: pd.DataFrame, blank: list[int]) -> None:
@@ -100,7 +103,7 @@ def _show_file_results(name: str, table: pd.DataFrame, blank: list[int]) -> None
         several = len(blank) > 1
         st.info(f"{len(blank):,} row{'s' * several} had no text and {'were' if several else 'was'} not classified "
                 f"(row{'s' * several} {shown}).")
-    st.success(f"Classified {len(table):,} texts with model {table['model_version'].iat[0]}.")
+    st.success(f"Classified {len(table):,} texts with the model of {version_label(table['model_version'].iat[0])}.")
     left, right = st.columns(2)
     left.altair_chart(charts.label_counts(table), width="stretch")
     right.altair_chart(charts.confidence(table), width="stretch")
@@ -115,7 +118,8 @@ def history_page() -> None:
     label = left.selectbox("Label", ("All", *LABELS))
     span = middle.selectbox("Time range", list(TIME_RANGES), index=1)
     most = right.selectbox("Most recent", (100, 1000, 5000), index=1)
-    since, until = _window(span)
+    zone = browser_zone()
+    since, until = _window(span, zone)
     if since is not None and until is not None and since >= until:
         st.error("The start date must be before the end date.")
         return
@@ -129,25 +133,39 @@ def history_page() -> None:
     if not items:
         st.info("No predictions match these filters yet; classify a tweet or widen the time range.")
         return
-    table = history_table(items)
-    st.caption(f"Showing the {len(items):,} most recent of {total:,} matching predictions.")
+    table = history_table(items, zone)
+    newest = table["created_at"].iat[0]
+    where = (f"{zone}, your browser's time zone" if zone == st.context.timezone
+             else "UTC (your browser did not say its time zone)")
+    st.caption(f"Showing the {len(items):,} most recent of {total:,} matching predictions. Times are in {where}; "
+               f"the newest is {newest.day} {newest:%b %Y, %H:%M:%S}.")
     st.altair_chart(charts.labels_over_time(table), width="stretch")
     st.dataframe(table, hide_index=True)
     st.download_button("Download history (CSV)", as_csv(table), file_name="predictions-history.csv",
                        mime="text/csv", on_click="ignore")
 
 
-def _window(span: str) -> tuple[datetime.datetime | None, datetime.datetime | None]:
-    """(since, until) in UTC for the chosen range; custom dates are whole UTC days, end date included."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+def browser_zone() -> str:
+    """The browser's IANA time zone (Streamlit runs on the server; the browser reports its zone), else UTC."""
+    zone = st.context.timezone
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return "UTC"
+    return zone
+
+
+def _window(span: str, zone: str) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """(since, until) for the chosen range; custom dates are whole days in `zone`, end date included."""
+    now = datetime.datetime.now(zoneinfo.ZoneInfo(zone))
     if span != "Custom dates":
         length = TIME_RANGES[span]
         return (now - length if length else None), None
     today = now.date()
-    chosen = st.date_input("Dates (UTC)", (today - datetime.timedelta(days=7), today))
+    chosen = st.date_input(f"Dates ({zone})", (today - datetime.timedelta(days=7), today))
     if len(chosen) != 2:
         return None, None  # the second date is still being picked
-    start, end = (datetime.datetime.combine(day, datetime.time(), datetime.timezone.utc) for day in chosen)
+    start, end = (datetime.datetime.combine(day, datetime.time(), zoneinfo.ZoneInfo(zone)) for day in chosen)
     return start, end + datetime.timedelta(days=1)
 
 
@@ -158,47 +176,58 @@ def model_page() -> None:
     except ApiError as exc:
         st.error(str(exc))
         return
-    metrics = manifest.get("metrics", {})
-    cols = st.columns([2, 1, 1])
-    cols[0].metric("Version", manifest.get("run_id", "unknown"))
-    cols[1].metric("Macro-F1", _number(metrics.get("macro_f1")))
-    cols[2].metric("Accuracy", _number(metrics.get("accuracy")))
-    commit = str(manifest.get("git_commit") or "unknown")[:12]
-    st.caption(f"{manifest.get('model_name', 'model')} trained {manifest.get('created_at', 'at an unknown time')} "
-               f"from commit {commit} on {manifest.get('data', {}).get('rows', '?')} rows.")
-    _champion_status(manifest.get("served") or {}, manifest.get("gate") or {})
-    st.subheader("Against baselines (held-out test set)")
+    metrics, served = manifest.get("metrics", {}), manifest.get("served") or {}
+    cols = st.columns(2) + st.columns(4)  # the version and status in full, then the scores
+    cols[0].metric("Version (trained)", version_label(manifest.get("run_id", "unknown")))
+    cols[1].metric("Status", status_label(served.get("champion")))
+    cols[2].metric("Balanced score", _number(metrics.get("macro_f1")), help=SCORE_MEANING)
+    accuracy = metrics.get("accuracy")
+    cols[3].metric("Correct", f"{accuracy:.1%}" if isinstance(accuracy, (int, float)) else "n/a",
+                   help="The share of held-out test tweets it labels as people did.")
+    _champion_status(served.get("champion"))
+    st.subheader("How it compares")
+    rows = sum(scores.get("support", 0) for scores in metrics.get("per_class", {}).values())
+    st.write(f"This model and each comparison were scored on the same {f'{rows:,} ' if rows else ''}test tweets, "
+             f"which the model never saw in training. {SCORE_MEANING}")
+    st.markdown("\n".join(f"- {sentence}" for sentence in comparison_sentences(manifest)))
     comparison = _comparison(metrics, manifest.get("baselines", {}))
+    st.altair_chart(charts.comparison(comparison, SCORE_NAME), width="stretch")
     st.table(comparison.set_index("model").style.format("{:.3f}", na_rep="n/a"))
-    st.bar_chart(comparison, x="model", y="macro_f1", horizontal=True, height=220)
     st.subheader("Model card")
-    card = manifest.get("model_card")
-    if card:
+    plain, technical = split_card(manifest.get("model_card") or "")
+    if plain:
         with st.container(border=True):
-            st.markdown(_demote_headings(card))
+            st.markdown(_demote_headings(plain))
     else:
         st.info("No model card in this bundle.")
+    with st.expander("Technical details: file hashes, paths and versions"):
+        st.markdown(f"- run id `{manifest.get('run_id', 'unknown')}`, trained {manifest.get('created_at', '?')} "
+                    f"from git commit `{manifest.get('git_commit') or 'unknown'}`\n"
+                    f"- served from {served.get('source', 'an unknown source')}\n"
+                    f"- bundle digest (sha256) `{served.get('digest', 'unknown')}`")
+        if technical:
+            st.markdown(_demote_headings(technical))
 
 
-def _champion_status(served: dict, gate: dict) -> None:
-    """Whether the API serves the published champion, in one sentence, with where the model came from."""
-    source = served.get("source", "an unknown source")
-    if served.get("champion") is True:
-        st.success(f"This is the published champion: it passed every gate before it was released ({source}).")
-    elif served.get("champion") is False:
-        st.warning(f"This is not the published champion: the API serves {source}.")
+def _champion_status(champion: bool | None) -> None:
+    """Whether the API serves the published champion, in one sentence."""
+    if champion is True:
+        st.success("This model is in production: it is the published champion, which passed every check before "
+                   "it was released.")
+    elif champion is False:
+        st.warning("This model is a candidate, not the published champion: the API serves another model than the "
+                   "one in production.")
     else:
-        st.info(f"The API serves {source}; whether it is still the champion is the registry's to say.")
-    if gate.get("sentence"):
-        st.caption(f"Gate verdict when it was trained: {gate['sentence']}")
+        st.info("Whether this model is the one in production is not known here: it was built into the API's "
+                "image, and the model registry says which model is the champion.")
 
 
 def _comparison(metrics: dict, baselines: dict) -> pd.DataFrame:
     rows = []
     for name, values in {"this model": metrics, **baselines}.items():
-        row = {"model": name, "macro_f1": values.get("macro_f1"), "accuracy": values.get("accuracy")}
+        row = {"model": model_name(name), SCORE_NAME: values.get("macro_f1"), "accuracy": values.get("accuracy")}
         for label, scores in values.get("per_class", {}).items():
-            row[f"f1_{label}"] = scores.get("f1")
+            row[f"F1 {label}"] = scores.get("f1")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -220,8 +249,8 @@ def sidebar() -> None:
     except ApiError as exc:
         st.sidebar.error(str(exc))
         return
-    champion = {True: " · the champion", False: " · not the champion"}.get(health.get("champion"), "")
-    st.sidebar.success(f"Connected · model {health.get('model_version')}{champion}")
+    st.sidebar.success(f"Connected · model of {version_label(health.get('model_version'))} · "
+                       f"{status_label(health.get('champion'))}")
 
 
 st.set_page_config(page_title="tweetops", page_icon=":speech_balloon:", layout="wide")

@@ -26,6 +26,18 @@ def probabilities(probs: dict[str, float]) -> alt.LayerChart:
     return (bars + text).properties(height=alt.Step(36), title="Probability of each class")
 
 
+def comparison(table: pd.DataFrame, score: str) -> alt.LayerChart:
+    """One bar per model (this one first), its score written beside it, names in full."""
+    data = table[["model", score]].rename(columns={score: "score"})
+    bars = alt.Chart(data).mark_bar(color="#4c78a8").encode(
+        x=alt.X("score:Q", scale=alt.Scale(domain=[0, 1]), title=score),
+        y=alt.Y("model:N", sort=data["model"].tolist(), title=None, axis=alt.Axis(labelLimit=0)),
+        tooltip=["model", alt.Tooltip("score:Q", format=".3f")],
+    )
+    text = bars.mark_text(align="left", dx=4, color="#31333f").encode(text=alt.Text("score:Q", format=".3f"))
+    return (bars + text).properties(height=alt.Step(36), title="Balanced score: higher is better")
+
+
 def label_counts(table: pd.DataFrame) -> alt.Chart:
     """How many texts got each label."""
     counts = table["label"].value_counts().rename_axis("label").reset_index(name="texts")
@@ -58,14 +70,17 @@ def time_bucket(table: pd.DataFrame) -> tuple[str, str]:
 
 
 def labels_over_time(table: pd.DataFrame) -> alt.Chart:
-    """Predictions per time bucket (UTC), stacked by label; buckets are counted here so labels read plainly."""
+    """Predictions per time bucket in the table's time zone, stacked by label; buckets are counted here so labels
+    read plainly. Buckets start on the zone's wall clock (a day is that zone's day)."""
     freq, fmt = time_bucket(table)
-    counts = (table.assign(start=table["created_at"].dt.floor(freq)).groupby(["start", "label"]).size()
+    zone = str(table["created_at"].dt.tz or "UTC")
+    wall_clock = table["created_at"].dt.tz_localize(None)  # no ambiguous hour to floor on a clock change
+    counts = (table.assign(start=wall_clock.dt.floor(freq)).groupby(["start", "label"]).size()
               .reset_index(name="predictions"))
     counts["time"] = counts["start"].dt.strftime(fmt)
     order = counts.drop_duplicates("start").sort_values("start")["time"].tolist()
     return alt.Chart(counts[["time", "label", "predictions"]]).mark_bar().encode(
-        x=alt.X("time:O", sort=order, title="time (UTC)", axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+        x=alt.X("time:O", sort=order, title=f"time ({zone})", axis=alt.Axis(labelAngle=0, labelOverlap=True)),
         y=alt.Y("predictions:Q", stack="zero"),
         color=alt.Color("label:N", scale=_label_scale(counts["label"])),
         tooltip=["time", "label", "predictions"],

@@ -104,24 +104,35 @@ def texts_in(frame: pd.DataFrame, column: str) -> tuple[list[str], list[int], li
     return values[~blank].tolist(), rows[~blank.to_numpy()].tolist(), rows[blank.to_numpy()].tolist()
 
 
-def results_table(texts: list[str], rows: list[int], predictions: list[dict], model_version: str) -> pd.DataFrame:
-    """One row per text: its file row, the text, label, confidence and each class's probability."""
+def results_table(frame: pd.DataFrame, rows: list[int], predictions: list[dict], model_version: str) -> pd.DataFrame:
+    """One row per classified text: its file row, the file's own columns (the text among them, `id`, `source` or
+    whatever else it holds), then the label, confidence, each class's probability and the model version. A file
+    column named like one of those keeps its values as `file_<name>`."""
     labels = sorted(predictions[0]["probabilities"]) if predictions else []
-    table = pd.DataFrame({"row": rows, "text": texts, "label": [p["label"] for p in predictions]})
-    table["confidence"] = [max(p["probabilities"].values()) for p in predictions]
+    added = pd.DataFrame({"label": [p["label"] for p in predictions]})
+    added["confidence"] = [max(p["probabilities"].values()) for p in predictions]
     for label in labels:
-        table[f"p_{label}"] = [p["probabilities"][label] for p in predictions]
-    table["model_version"] = model_version
-    return table
+        added[f"p_{label}"] = [p["probabilities"][label] for p in predictions]
+    added["model_version"] = model_version
+    own = frame.iloc[[row - 1 for row in rows]].reset_index(drop=True)
+    taken = {"row", *added.columns}
+    renamed = {}
+    for column in own.columns:
+        name = column
+        while name in taken:
+            name = f"file_{name}"
+        renamed[column] = name
+        taken.add(name)
+    return pd.concat([pd.DataFrame({"row": rows}), own.rename(columns=renamed), added], axis=1)
 
 
-def history_table(items: list[dict]) -> pd.DataFrame:
-    """GET /predictions items as a table, times parsed, one probability column per class."""
+def history_table(items: list[dict], zone: str = "UTC") -> pd.DataFrame:
+    """GET /predictions items as a table, times in `zone` (an IANA name such as Europe/Berlin)."""
     columns = ["created_at", "label", "confidence", "text", "model_version", "request_id"]
     if not items:
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(items)
-    table["created_at"] = pd.to_datetime(table["created_at"], utc=True, format="ISO8601")
+    table["created_at"] = pd.to_datetime(table["created_at"], utc=True, format="ISO8601").dt.tz_convert(zone)
     table["confidence"] = [max(p.values()) for p in table["probabilities"]]
     return table[columns]
 

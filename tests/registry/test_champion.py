@@ -90,6 +90,22 @@ def test_status_lists_published_versions_aliases_and_champion_history(tracked, c
     assert set(lines) == {"1", "2"} and "r3" in lines["2"] and "champion" in lines["2"]
     assert "r2" not in out
     assert "champion: 2 (run r3); champion history (oldest first): 1, 2" in out
+    since = tracked["runs"]["r3"]["champion"].tags["champion_since"]
+    assert since.endswith(": the gate promoted it")
+    assert out.splitlines()[-1] == f"champion since: {since}"
+
+
+def test_with_no_tracking_status_names_the_mlflow_champion_instead_of_claiming_no_history(tracked, capsys):
+    """models/champion mirrors MLflow's champion; the local registry never published it and says so."""
+    from tweetops.cli import main
+
+    root = tracked["root"]
+    assert main(["registry", "status", "--no-tracking", "--params", str(root / "params.yaml")]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        "(nothing published in this registry yet: `tweetops run`, or `tweetops publish RUN_ID` after a run)",
+        f"champion: r3; champion history (oldest first): not recorded here ({root / 'models' / 'champion'} names "
+        "r3, but the local registry never published it: it was published with tracking on, or linked by hand; "
+        "`tweetops registry status` without --no-tracking shows MLflow's registry)"]
 
 
 def test_publishing_a_refused_run_is_one_sentence_and_changes_nothing(tracked, capsys):
@@ -141,8 +157,22 @@ def test_rollback_moves_the_champion_back_and_an_unknown_version_is_one_sentence
         patch.setenv("MLFLOW_TRACKING_URI", tracked["uri"])
         assert open_registry(tracked["config"].params.tracking, tracked["config"].catalog).champion().version == "1"
     assert (root / "models" / "champion").readlink().name == "r1"
+    assert registry_cli(tracked, "status") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "champion: 1 (run r1); champion history (oldest first): 1"
+    assert lines[-1].startswith("champion since: ") and lines[-1].endswith(": rolled back to (tweetops registry "
+                                                                           "rollback)")
     assert registry_cli(tracked, "rollback") == 2
     assert "no earlier champion" in capsys.readouterr().err
     assert registry_cli(tracked, "promote", "42") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: tweet-sentiment has no version 42") and "Traceback" not in err
+
+    # Back to version 2 by hand: status says so, on the version that is champion now.
+    assert registry_cli(tracked, "promote", "2") == 0
+    assert capsys.readouterr().out == "champion is now version 2\n"
+    assert registry_cli(tracked, "status") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "champion: 2 (run r3); champion history (oldest first): 1, 2"
+    assert lines[-1].startswith("champion since: ") and lines[-1].endswith(
+        ": promoted by hand (tweetops registry promote)")

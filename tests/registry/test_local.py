@@ -52,11 +52,21 @@ def test_no_tracking_keeps_mlflow_out_and_an_identical_retrain_is_not_promoted(t
     assert main(["registry", "promote", "again", *params]) == 2
     assert "again was never published" in capsys.readouterr().err
     assert main(["registry", "promote", first, *params]) == 0  # a published one can be re-crowned
+    assert capsys.readouterr().out == f"champion is now version {first}\n"
     assert main(["registry", "status", *params]) == 0
-    out = capsys.readouterr().out
-    assert f"champion: {first}; champion history (oldest first): {first}, {first}" in out and "again" not in out
+    published, promoted = read_json(root / "models" / "champions.json")
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        f"{first:<20} {first:<20} {'champion':<12} {published['macro_f1']:>8.4f}  {published['at']}: the gate "
+        "promoted it",  # when it was first published, which the promotion by hand does not overwrite
+        f"champion: {first}; champion history (oldest first): {first}, {first}",
+        f"champion since: {promoted['at']}: promoted by hand (tweetops registry promote)"]
     assert main(["registry", "rollback", *params]) == 0
     assert f"from version {first} to version {first}" in capsys.readouterr().out
+    assert main(["registry", "status", *params]) == 0
+    [entry] = read_json(root / "models" / "champions.json")
+    assert entry["since"].endswith(": rolled back to (tweetops registry rollback)")
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"champion: {first}; champion history (oldest first): {first}", f"champion since: {entry['since']}"]
     assert (root / "models" / "champion").readlink().name == first
 
 

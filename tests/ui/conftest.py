@@ -20,6 +20,7 @@ SCREENSHOTS = ROOT / "reports" / "ui"
 API_KEY = "ui-test-key"
 NON_ASCII_KEY = "clé-ключ-🔑"  # a second key the API accepts
 CHROMIUM = "/usr/bin/chromium"
+BROWSER_ZONE = "Asia/Tokyo"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 
@@ -113,9 +114,20 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def _page(browser, **options):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, **options)
     context.set_default_timeout(30_000)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A tab in a browser set to UTC (the container's zone)."""
+    yield from _page(browser, timezone_id="UTC")
+
+
+@pytest.fixture
+def page_in_tokyo(browser):
+    """A tab whose browser reports Asia/Tokyo (UTC+9, no daylight saving) as its time zone."""
+    yield from _page(browser, timezone_id=BROWSER_ZONE)

@@ -7,12 +7,15 @@ from __future__ import annotations
 import csv
 import datetime
 
+from zoneinfo import ZoneInfo
+
 import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.servers.ports import free_port, wait_until
-from tests.ui.conftest import API_KEY, SCREENSHOTS
+from tests.ui.conftest import API_KEY, BROWSER_ZONE, SCREENSHOTS
+from ui.wording import comparison_sentences, version_label
 
 LABELS = {"negative", "neutral", "positive"}
 MAIN = "[data-testid=stMain]"
@@ -76,12 +79,16 @@ def test_a_typed_tweet_shows_its_label_class_probabilities_and_model_version(pag
     text = tweets["text"].iloc[1]
     expected = api.predict(text)
     open_page(page, ui_url, "Classify a tweet")
-    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Connected · model {expected['model_version']}")
+    version = version_label(expected["model_version"])
+    assert version != expected["model_version"]  # the session's run id is a time: it reads as one
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Connected · model of {version} · in production "
+                                                             "(champion)")
     classify(page, text)
     expect(page.get_by_test_id("stMetric").first).to_contain_text(expected["label"])
     confidence = expected["probabilities"][expected["label"]]
     expect(page.get_by_test_id("stMetric").nth(1)).to_contain_text(f"{confidence:.1%}")
-    expect(page.get_by_text(f"Model version {expected['model_version']}")).to_be_visible()
+    expect(page.get_by_test_id("stMain").get_by_test_id("stCaptionContainer")).to_contain_text(
+        f"Model of {version} · request ")
     chart = page.get_by_test_id("stVegaLiteChart")
     expect(chart.locator("canvas, svg").first).to_be_visible()
     for label in LABELS:  # one bar per class, labelled on the axis
@@ -100,7 +107,7 @@ def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(pag
     page.get_by_role("button", name="Classify 1,200 rows").click()
     expect(alert(page, "1 row had no text and was not classified (row 8).")).to_be_visible()
     version = api.health()["model_version"]
-    expect(alert(page, f"Classified 1,199 texts with model {version}.")).to_be_visible()
+    expect(alert(page, f"Classified 1,199 texts with the model of {version_label(version)}.")).to_be_visible()
     charts = page.get_by_test_id("stVegaLiteChart")
     expect(charts).to_have_count(2)
     expect(charts.first).to_contain_text("Labels")
@@ -111,33 +118,42 @@ def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(pag
     download.value.save_as(tmp_path / "results.csv")
     screenshot(page, "file")
 
-    results = pd.read_csv(tmp_path / "results.csv", dtype={"text": str})
+    results = pd.read_csv(tmp_path / "results.csv", dtype={"text": str, "id": str, "rating": str})
     kept = sample[sample["text"] != ""]
     assert len(results) == 1199
+    assert results.columns.tolist() == ["row", "id", "rating", "text", "label", "confidence", "p_negative",
+                                        "p_neutral", "p_positive", "model_version"]  # the file's own columns kept
     assert results["row"].tolist() == [i + 1 for i in kept.index]
+    assert results["id"].tolist() == kept["id"].tolist() and results["rating"].tolist() == kept["rating"].tolist()
     assert results["text"].tolist() == kept["text"].tolist()
     assert set(results["label"]) == LABELS
     assert results["label"].tolist() == [p["label"] for p in api.predict_batch(kept["text"].tolist()).predictions]
     assert (results["model_version"] == version).all()
 
 
-def test_history_lists_recent_predictions_filters_by_label_and_downloads(page, ui_url, api, tweets, tmp_path):
+def test_history_lists_recent_predictions_in_the_browsers_time_zone_filters_by_label_and_downloads(
+        page_in_tokyo, ui_url, api, tweets, tmp_path):
+    page = page_in_tokyo
     before = api.predictions(limit=1)["total"]
     api.predict_batch(tweets["text"].iloc[200:260].tolist())
     wait_until(lambda: api.predictions(limit=1)["total"] >= before + 60, timeout=30, what="history records")
     since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)).isoformat()
-    total = api.predictions(since=since, limit=1)["total"]
+    latest = api.predictions(since=since, limit=1)
+    total = latest["total"]
+    newest = datetime.datetime.fromisoformat(latest["items"][0]["created_at"]).astimezone(ZoneInfo(BROWSER_ZONE))
     open_page(page, ui_url + "/history", "Prediction history")
-    expect(page.get_by_text(f"Showing the {min(total, 1000):,} most recent of {total:,} matching predictions."))\
-        .to_be_visible()
+    expect(page.get_by_text(f"Showing the {min(total, 1000):,} most recent of {total:,} matching predictions. "
+                            f"Times are in {BROWSER_ZONE}, your browser's time zone; the newest is "
+                            f"{newest.day} {newest:%b %Y, %H:%M:%S}.")).to_be_visible()
     expect(page.get_by_test_id("stVegaLiteChart")).to_contain_text("Labels over time")
+    expect(page.get_by_test_id("stVegaLiteChart")).to_contain_text(f"time ({BROWSER_ZONE})")
     screenshot(page, "history")
 
     choose(page, "Label", "negative")
     negative = api.predictions(label="negative", since=since, limit=1)["total"]
     assert negative > 0
-    expect(page.get_by_text(f"Showing the {min(negative, 1000):,} most recent of {negative:,} matching predictions."))\
-        .to_be_visible()
+    expect(page.get_by_text(f"Showing the {min(negative, 1000):,} most recent of {negative:,} matching predictions. "
+                            f"Times are in {BROWSER_ZONE}")).to_be_visible()
     settle(page)  # the download button of the unfiltered run stays on screen until this run replaces it
     with page.expect_download() as download:
         page.get_by_test_id("stDownloadButton").get_by_role("button").click()
@@ -146,25 +162,47 @@ def test_history_lists_recent_predictions_filters_by_label_and_downloads(page, u
     assert len(history) == min(negative, 1000) and set(history["label"]) == {"negative"}
 
 
-def test_model_page_shows_version_metrics_against_baselines_and_the_model_card(page, ui_url, api):
+def test_model_page_speaks_plainly_says_it_is_in_production_and_folds_away_the_technical_details(page, ui_url, api):
     manifest = api.model()
+    assert manifest["served"]["champion"] is True  # the session's bundle is its project's published champion
+    version = version_label(manifest["run_id"])
     open_page(page, ui_url + "/model", "The model")
     metrics = page.get_by_test_id("stMetric")
-    expect(metrics.first).to_contain_text(manifest["run_id"])
-    expect(metrics.nth(1)).to_contain_text(f"{manifest['metrics']['macro_f1']:.3f}")
-    assert manifest["served"]["champion"] is True  # the session's bundle is its project's published champion
-    expect(alert(page, "This is the published champion: it passed every gate before it was released")).to_be_visible()
-    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"model {manifest['run_id']} · the champion")
-    table = page.get_by_test_id("stTable")
-    for name in ("this model", *manifest["baselines"]):
+    expect(metrics).to_have_count(4)
+    expect(metrics.nth(0)).to_contain_text(version)
+    expect(metrics.nth(1)).to_contain_text("in production (champion)")
+    expect(metrics.nth(2)).to_contain_text(f"{manifest['metrics']['macro_f1']:.3f}")
+    expect(metrics.nth(3)).to_contain_text(f"{manifest['metrics']['accuracy']:.1%}")
+    expect(alert(page, "This model is in production: it is the published champion, which passed every check "
+                       "before it was released.")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"model of {version} · in production (champion)")
+    main = page.get_by_test_id("stMain")
+    for sentence in comparison_sentences(manifest):  # one per comparison, each saying what it is
+        expect(main.get_by_text(sentence, exact=True)).to_be_visible()
+    assert not manifest["ablation"]["used"]  # so the model and "without pseudo-labels" are one: equal bars, said so
+    expect(main).to_contain_text("no unlabelled tweet was confident enough to be pseudo-labelled, so the two are "
+                                 "one model and their bars are equal.")
+    table, chart = page.get_by_test_id("stTable"), page.get_by_test_id("stVegaLiteChart")
+    expect(chart).to_contain_text("Balanced score: higher is better")
+    for name in ("this model", "the lexicon rule VADER", "always the most common label",
+                 "the same model without pseudo-labels"):
         expect(table).to_contain_text(name)
-    card = manifest.get("model_card")
-    if card:  # GET /model carries the bundle's card: its first line is drawn as markdown
-        first_line = next(line for line in card.splitlines() if line.strip()).lstrip("# ").strip()
-        expect(page.get_by_test_id("stMarkdown").filter(has_text=first_line).first).to_be_visible()
-    else:
-        expect(alert(page, "No model card in this bundle.")).to_be_visible()
+        expect(chart).to_contain_text(name)  # in full, not cut short
+    for raw in ("macro_f1", "supervised_only", "vader_compound", "majority_class"):
+        expect(main).not_to_contain_text(raw)  # no raw keys anywhere
+
+    card = page.get_by_test_id("stMarkdown").filter(has_text="Intended use")
+    expect(card.first).to_be_visible()
+    data_hash = manifest["data"]["sha256"]
+    details = page.get_by_test_id("stExpander")
+    expect(details).to_have_count(1)
+    expect(details).to_contain_text("Technical details: file hashes, paths and versions")
+    expect(details.get_by_text(manifest["served"]["digest"]).first).to_be_hidden()  # folded until asked for
     screenshot(page, "model")
+    details.get_by_text("Technical details").click()
+    expect(details.get_by_text(manifest["served"]["digest"]).first).to_be_visible()
+    expect(details.get_by_text(data_hash).first).to_be_visible()
+    expect(details).to_contain_text(f"run id {manifest['run_id']}")
 
 
 def test_bad_input_gets_a_readable_message_in_the_page(page, ui_url, tweets, tmp_path):

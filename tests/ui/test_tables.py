@@ -78,14 +78,20 @@ def test_a_file_of_numbers_only_has_no_text_column_and_the_message_names_its_col
         text_columns(frame, "scores.csv")
 
 
-def test_results_table_keeps_file_rows_and_round_trips_through_csv(raw_tweets):
-    texts = raw_tweets["text"].head(3).tolist()
+def test_results_table_keeps_file_rows_and_the_files_own_columns_and_round_trips_through_csv(raw_tweets):
+    frame = raw_tweets.head(9).assign(source=["web", "app", "web"] * 3, label=["gold"] * 9)
+    rows = [1, 4, 9]
     predictions = [{"label": label, "probabilities": {"negative": n, "neutral": 0.1, "positive": 0.9 - n}}
                    for label, n in (("positive", 0.05), ("negative", 0.8), ("neutral", 0.3))]
-    table = results_table(texts, [1, 4, 9], predictions, "run-1")
-    back = pd.read_csv(pd.io.common.BytesIO(as_csv(table)), dtype={"text": str})
-    assert back.columns.tolist() == ["row", "text", "label", "confidence", "p_negative", "p_neutral", "p_positive",
-                                     "model_version"]
-    assert back["row"].tolist() == [1, 4, 9] and back["text"].tolist() == texts
+    table = results_table(frame, rows, predictions, "run-1")
+    back = pd.read_csv(pd.io.common.BytesIO(as_csv(table)), dtype=str)
+    assert back.columns.tolist() == ["row", "id", "rating", "text", "source", "file_label", "label", "confidence",
+                                     "p_negative", "p_neutral", "p_positive", "model_version"]
+    assert back["row"].tolist() == ["1", "4", "9"]
+    picked = frame.iloc[[0, 3, 8]]
+    for column in ("id", "rating", "text", "source"):  # each row's own values, beside its prediction
+        assert back[column].tolist() == picked[column].tolist()
+    assert back["file_label"].tolist() == ["gold"] * 3  # the file's `label` column, kept under another name
     assert back["label"].tolist() == ["positive", "negative", "neutral"]
-    assert back["confidence"].round(6).tolist() == [0.85, 0.8, 0.6]
+    assert back["confidence"].astype(float).round(6).tolist() == [0.85, 0.8, 0.6]
+    assert back["model_version"].tolist() == ["run-1"] * 3

@@ -45,6 +45,7 @@ class Version:
     digest: str | None = None
     aliases: list[str] = field(default_factory=list)
     tags: dict = field(default_factory=dict)
+    since: str | None = None  # for the champion: "<when>: <how>" it became champion, as the registry recorded it
 
     @property
     def label(self) -> str:
@@ -102,15 +103,24 @@ class LocalRegistry:
         return entries
 
     def _published(self) -> dict[str, dict]:
-        return {entry["version"]: entry for entry in self.history()}
+        """Each published version's first entry: when and why it was published."""
+        published = {}
+        for entry in self.history():
+            published.setdefault(entry["version"], entry)
+        return published
 
     def champion(self) -> Version | None:
+        """models/champion's version; `since` from the history's last entry, None when the history never
+        recorded it (the link was set with tracking on, where MLflow's registry holds the history, or by hand)."""
         link = self.catalog.champion
         if not link.is_symlink():
             return None
         run_id = Path(link.readlink()).name
+        history = self.history()
+        last = history[-1] if history and history[-1]["version"] == run_id else None
         entry = self._published().get(run_id, {})
-        return Version(version=run_id, run_id=run_id, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry)
+        return Version(version=run_id, run_id=run_id, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry,
+                       since=(last.get("since") or f"{last.get('at', '')}: {last.get('reason', '')}") if last else None)
 
     def fetch(self, version: Version) -> Path:
         return self.catalog.bundle(version.run_id)
@@ -123,7 +133,8 @@ class LocalRegistry:
                  "macro_f1": manifest["metrics"]["macro_f1"]}
         write_json(self.catalog.champion_history, [*self.history(), entry])
         point_champion(self.catalog, run_id)
-        return Version(version=run_id, run_id=run_id, digest=entry["digest"], aliases=[CHAMPION], tags=entry)
+        return Version(version=run_id, run_id=run_id, digest=entry["digest"], aliases=[CHAMPION], tags=entry,
+                       since=f"{entry['at']}: {reason}")
 
     def promote(self, version: str, reason: str) -> Version:
         published = self._published()
@@ -134,7 +145,8 @@ class LocalRegistry:
         _checked(self.catalog.bundle(version), entry.get("digest"), "the local registry")
         write_json(self.catalog.champion_history, [*self.history(), entry])
         point_champion(self.catalog, version)
-        return Version(version=version, run_id=version, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry)
+        return Version(version=version, run_id=version, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry,
+                       since=f"{entry['at']}: {reason}")
 
     def rollback(self) -> tuple[str, str]:
         history = self.history()
@@ -143,7 +155,9 @@ class LocalRegistry:
         previous = history[-2]
         _checked(self.catalog.bundle(previous["version"]), previous.get("digest"), "the local registry")
         point_champion(self.catalog, previous["version"])
-        write_json(self.catalog.champion_history, history[:-1])
+        # It keeps its entry (when and why it first became champion then) and says since when it is champion again.
+        write_json(self.catalog.champion_history,
+                   [*history[:-2], {**previous, "since": f"{_now()}: rolled back to (tweetops registry rollback)"}])
         return history[-1]["version"], previous["version"]
 
     def versions(self) -> list[Version]:
@@ -193,7 +207,7 @@ class MlflowRegistry:
     @staticmethod
     def _view(mv) -> Version:
         return Version(version=str(mv.version), run_id=mv.tags.get("run_id", ""), digest=mv.tags.get("bundle_digest"),
-                       aliases=list(mv.aliases), tags=dict(mv.tags))
+                       aliases=list(mv.aliases), tags=dict(mv.tags), since=mv.tags.get("champion_since"))
 
     def champion(self) -> Version | None:
         mv = self._by_alias(CHAMPION)
@@ -251,6 +265,8 @@ class MlflowRegistry:
         self.fetch(previous)
         self.client.set_registered_model_alias(self.name, CHAMPION, previous.version)
         self.client.set_model_version_tag(self.name, history[-1], "rolled_back", _now())
+        self.client.set_model_version_tag(self.name, previous.version, "champion_since",
+                                          f"{_now()}: rolled back to (tweetops registry rollback)")
         self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[:-1]))
         point_champion(self.catalog, previous.run_id)
         return history[-1], previous.version
@@ -348,9 +364,18 @@ def status_lines(store: LocalRegistry | MlflowRegistry) -> list[str]:
         lines.append(f"{v.version:<20} {v.run_id:<20} {','.join(sorted(v.aliases)) or '-':<12} "
                      f"{render.score(float(macro)) if macro is not None else 'n/a':>8}  {published[:90]}")
     if not versions:
-        lines.append("(nothing published yet: `tweetops run`, or `tweetops publish RUN_ID` after a run)")
+        lines.append("(nothing published in this registry yet: `tweetops run`, or `tweetops publish RUN_ID` after a "
+                     "run)")
     history = [h["version"] if isinstance(h, dict) else h for h in (store.history() if versions else [])]
     champion = store.champion()
+    if champion and store.where == "local" and champion.since is None:
+        lines.append(f"champion: {champion.label}; champion history (oldest first): not recorded here "
+                     f"({store.catalog.champion} names {champion.run_id}, but the local registry never published "
+                     "it: it was published with tracking on, or linked by hand; `tweetops registry status` without "
+                     "--no-tracking shows MLflow's registry)")
+        return lines
     lines.append(f"champion: {champion.label if champion else 'none'}; "
                  f"champion history (oldest first): {', '.join(history) or 'none'}")
+    if champion:
+        lines.append(f"champion since: {champion.since or 'not recorded'}")
     return lines
