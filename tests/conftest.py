@@ -1,5 +1,7 @@
 """Shared fixtures: the bundled data, one trained project, and real servers on 127.0.0.1."""
+import contextlib
 import fcntl
+import io
 import os
 import shutil
 from pathlib import Path
@@ -84,7 +86,9 @@ def trained_project(tmp_path_factory, worker_id) -> Path:
         if not (shared / "trained.done").exists():
             shutil.rmtree(root, ignore_errors=True)
             make_project(root)
-            assert main(["run", "--params", str(root / "params.yaml")]) == 0
+            with contextlib.redirect_stdout(io.StringIO()) as printed:
+                assert main(["run", "--params", str(root / "params.yaml")]) == 0
+            (shared / "trained.stdout").write_text(printed.getvalue(), encoding="utf-8")  # tests/docs reads it
             (shared / "trained.done").touch()
     before = tree_state(root)
     yield root

@@ -5,6 +5,8 @@ import orjson
 import pytest
 
 from tweetops.model import LABELS
+from tweetops.serving.inference import Limits
+from tweetops.serving.sagemaker import parse_invocation
 
 USE = "use one of application/json, application/jsonlines, text/csv."
 NOT_INSTANCES = 'the JSON body must be {"instances": [...]} or a list of instances.'
@@ -105,6 +107,22 @@ def test_bad_invocations_are_422_with_a_clear_message(client, content_type, body
     kind = "json_invalid" if message.startswith("the body is not valid JSON") else "value_error"
     assert (response.status_code, response.json()) == (
         422, {"detail": [{"loc": ["body", *loc], "msg": message, "type": kind}]})
+
+
+@pytest.mark.parametrize("record, text", [
+    ('"she said ""no"", again"', 'she said "no", again'),  # one well-formed quoted field: unquoted
+    ('"line one\nline two"', "line one\nline two"),  # a quoted line break stays in its one text
+    ("plain, with a comma", "plain, with a comma"),
+    ('"a" and "b"', '"a" and "b"'),  # not one well-formed field: the record as sent
+    ('a,"b,c"', 'a,"b,c"'),
+    ('"a"b', '"a"b'),
+    ('he said "hi"', 'he said "hi"'),
+])
+def test_a_csv_record_is_one_text_exactly_as_meant(record, text):
+    for ending in ("\n", "\r\n", ""):
+        body = f"first\n{record}{ending}last\n".encode() if ending else f"first\n{record}".encode()
+        expected = ["first", text, "last"] if ending else ["first", text]
+        assert parse_invocation(body, "text/csv", Limits.from_environment()) == expected
 
 
 def test_csv_is_read_by_the_csv_module_one_text_per_record(client, service):

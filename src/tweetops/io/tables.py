@@ -285,21 +285,25 @@ class CsvReader(Reader):
         self.columns = self.given or self._header()
 
     def _rows(self):
-        """(line, cells) of each record, undecodable bytes kept (surrogateescape) so each row can be flagged."""
+        """(line, cells, raw) of each record, undecodable bytes kept (surrogateescape) so each row can be flagged;
+        raw is the record as it stands in the file, its line ending off."""
         with self._open() as binary, io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape",
                                                       newline="") as handle:
-            reader = csv.reader(handle)
+            consumed = []  # the physical lines csv.reader took for the record it returns (it never reads ahead)
+            reader = csv.reader(consumed.append(text) or text for text in handle)
             line = 1
             try:
                 for cells in reader:
-                    yield line, cells
+                    raw = "".join(consumed)
+                    consumed.clear()
+                    yield line, cells, raw[:-2] if raw.endswith("\r\n") else raw.removesuffix("\n")
                     line = reader.line_num + 1
             except csv.Error as exc:
                 raise TweetopsError(f"{self.name} is not valid CSV at line {reader.line_num} ({exc}); quote fields "
                                     "that hold commas, quotes or line breaks.")
 
     def _header(self) -> list[str]:
-        for _, cells in self._rows():
+        for _, cells, _ in self._rows():
             if any(c.strip() for c in cells):
                 return [c.strip() for c in cells]
         raise TweetopsError(f"{self.name} is empty; a CSV input needs a header row.")
@@ -307,15 +311,17 @@ class CsvReader(Reader):
     def _records(self):
         rows = self._rows()
         if not self.given:
-            for _, cells in rows:  # the header
+            for _, cells, _ in rows:  # the header
                 if any(c.strip() for c in cells):
                     break
         expected = len(self.columns)
-        for line, cells in rows:
+        for line, cells, raw in rows:
             if not any(c.strip() for c in cells):
                 continue
             error = None
-            if self.given and len(cells) > expected:  # headerless: the last column takes the rest
+            if self.given and expected == 1:  # one text per record (text/csv bodies)
+                cells = [_one_text(cells, raw)]
+            elif self.given and len(cells) > expected:  # headerless: the last column takes the rest
                 cells = [*cells[:expected - 1], ",".join(cells[expected - 1:])]
             if len(cells) != expected:
                 error = f"wrong number of fields: expected {expected} comma-separated, found {len(cells)}"
@@ -327,6 +333,15 @@ class CsvReader(Reader):
                     error = error or NOT_UTF8
                 record[column] = cell
             yield line, record, error
+
+
+def _one_text(cells: list[str], raw: str) -> str:
+    """A one-text record: the csv module's field when the record is exactly one well-formed field (plain, or
+    quoted with its quotes doubled), else the record as sent: a stray quote or comma is then part of the text,
+    not CSV syntax (`"a" and "b"` stays that, where the csv module would make it `a and "b"`)."""
+    if len(cells) == 1 and raw in (cells[0], '"' + cells[0].replace('"', '""') + '"'):
+        return cells[0]
+    return raw
 
 
 def _utf8_repaired(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[str | None]]:

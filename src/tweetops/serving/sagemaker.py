@@ -4,7 +4,8 @@ Accepted bodies (one text per instance):
   application/json       {"instances": [...]} or a bare list; an instance is a string or {"text": ...}
   application/jsonlines  one instance per line (a JSON string or {"text": ...}), read by tweetops.io.tables
   text/csv               one text per record, no header, read by the csv module (tweetops.io.tables):
-                         quote a text that holds line breaks; unquoted commas stay in the text
+                         a record that is one quoted field is unquoted (quote a text that holds line
+                         breaks); any other record is its text as sent, stray commas and quotes included
 """
 from __future__ import annotations
 
