@@ -16,6 +16,7 @@ from tests.supply_chain.locks import image_packages
 
 GATE = ROOT / "scripts" / "vulnerability_gate.py"
 TODAY = "2026-12-02"
+CVSS4_CRITICAL = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H"  # the gate rates only v3
 spec = importlib.util.spec_from_file_location("vulnerability_gate", GATE)
 gate = sys.modules["vulnerability_gate"] = importlib.util.module_from_spec(spec)  # dataclasses look it up
 spec.loader.exec_module(gate)
@@ -66,7 +67,7 @@ def test_a_high_finding_fails_with_its_row_and_an_allowlisted_one_passes(tmp_pat
     assert failed.returncode == 1
     row = f"| pip-audit | pyyaml | {PYYAML} | CVE-2026-90001 (GHSA-tw00-test-0001) | HIGH | 99.0 | blocks |"
     assert row in failed.stdout.splitlines()
-    assert "failed: 1 HIGH/CRITICAL finding(s) outside the allowlist" in failed.stdout
+    assert "failed: 1 HIGH/CRITICAL or unrated finding(s) outside the allowlist" in failed.stdout
     entry = {"id": "GHSA-tw00-test-0001", "package": "pyyaml", "reason": "only the full loader is affected",
              "expires": "2027-01-31"}
     passed = judge(tmp_path, osv_api, ("pip-audit", report), allow=[entry])
@@ -88,17 +89,39 @@ def test_an_expired_or_other_package_entry_does_not_cover_the_finding(tmp_path, 
 
 
 def test_severity_comes_from_the_osv_record_and_below_high_never_blocks(tmp_path, osv_api):
-    """pip-audit reports no severity: the gate reads GitHub's label, else rates the CVSS v3 vector."""
+    """pip-audit reports no severity: the gate reads GitHub's label, else rates the CVSS v3 vector (also when
+    the label is empty or unknown)."""
     osv_api.records += [advisory("pyyaml", severity="MODERATE", number=1),
                         advisory("requests", severity=None, cvss="CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:N/A:N",
                                  number=2),
-                        advisory("numpy", severity=None, number=3)]
+                        advisory("numpy", severity=" low ", number=3)]
     done = judge(tmp_path, osv_api, ("pip-audit", audited(tmp_path, osv_api)))
     assert done.returncode == 0, done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| pip-audit")]
-    assert [row.split(" | ")[1::3] for row in rows] == [["pyyaml", "MEDIUM"], ["requests", "MEDIUM"],
-                                                        ["numpy", "UNKNOWN"]]
+    assert [row.split(" | ")[1::3] for row in rows] == [["pyyaml", "MEDIUM"], ["requests", "MEDIUM"], ["numpy", "LOW"]]
     assert all(row.endswith("| listed (below HIGH) |") for row in rows)
+
+
+@pytest.mark.parametrize("record", [
+    advisory(severity=None),  # no label, no vector
+    advisory(severity=None, cvss="CVSS:3.1/AV:N/AC:L"),  # a vector that cannot be read
+    {**advisory(severity=None), "severity": [{"type": "CVSS_V4", "score": CVSS4_CRITICAL}]},
+])
+def test_a_finding_the_gate_cannot_rate_fails_closed(tmp_path, osv_api, record):
+    osv_api.records.append(record)
+    done = judge(tmp_path, osv_api, ("pip-audit", audited(tmp_path, osv_api)))
+    assert done.returncode == 1
+    assert "| UNKNOWN | 99.0 | blocks: no severity could be read, so it counts as HIGH until triaged |" in done.stdout
+
+
+@pytest.mark.parametrize("label", [None, "", " high ", "important"])
+def test_an_empty_or_unknown_label_falls_back_to_the_cvss_vector(tmp_path, osv_api, label):
+    record = advisory(cvss="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+    record["database_specific"] = {"severity": label}
+    osv_api.records.append(record)
+    done = judge(tmp_path, osv_api, ("pip-audit", audited(tmp_path, osv_api)))
+    severity = "HIGH" if label == " high " else "CRITICAL"  # a readable label wins; else the 9.8 of the vector
+    assert done.returncode == 1 and f"| {severity} | 99.0 | blocks |" in done.stdout
 
 
 @pytest.mark.parametrize("vector, score", [
@@ -141,6 +164,47 @@ def test_an_allowlist_entry_without_reason_or_expiry_is_refused_in_one_sentence(
     report = tmp_path / "trivy.json"
     report.write_text(json.dumps({"SchemaVersion": 2, "Results": []}))
     done = judge(tmp_path, osv_api, ("trivy", report), allow=[entry])
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind, report", [
+    ("pip-audit", {}), ("pip-audit", []), ("pip-audit", {"dependencies": None}),
+    ("pip-audit", {"dependencies": [{"name": "pyyaml", "vulns": [{"id": "X"}]}]}),
+    ("pip-audit", {"dependencies": [{"name": "pyyaml", "version": "1", "vulns": [{"aliases": []}]}]}),
+    ("trivy", {}), ("trivy", {"bomFormat": "CycloneDX", "components": []}),
+    ("trivy", {"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{"VulnerabilityID": "CVE-1"}]}]}),
+    ("trivy", {"SchemaVersion": 2, "Results": ["a string"]}), ("trivy", None),
+])
+def test_a_report_of_the_wrong_shape_is_one_sentence_and_exit_2(tmp_path, osv_api, kind, report):
+    """An empty object or an SBOM is not a clean scan: it passed as one before."""
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    done = judge(tmp_path, osv_api, (kind, path))
+    assert done.returncode == 2 and "is not a" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_allowlist_matches_package_names_as_pypi_does_and_pipes_stay_in_their_cell(tmp_path, osv_api):
+    report = tmp_path / "trivy.json"
+    report.write_text(json.dumps({"SchemaVersion": 2, "Results": [{"Type": "python-pkg", "Vulnerabilities": [
+        trivy_finding("PyYAML", "6.0|3", "HIGH", "CVE-2026-40003")]}]}))
+    entry = {"id": "CVE-2026-40003", "package": "pyyaml", "reason": "a | b\nc", "expires": "2027-01-01"}
+    done = judge(tmp_path, osv_api, ("trivy", report), allow=[entry])
+    assert done.returncode == 0, done.stdout
+    assert "| trivy: python-pkg | PyYAML | 6.0\\|3 | CVE-2026-40003 | HIGH | no fix yet | allowed until 2027-01-01: " \
+           "a \\| b c |" in done.stdout
+
+
+@pytest.mark.parametrize("text, message", [
+    ("allow:\n  - id: CVE-1\n    reason: r\n    expires: 2027-02-30\n", "cannot be read (day is out of range"),
+    ("allow:\n  - id: CVE-1\n    reason: r\n    expires: 2027-01-01\n    package: [a, b]\n",
+     "`package` must be one package name"),
+    ("allow:\n  - 1: x\n    id: CVE-1\n", "has unknown keys: 1"),
+])
+def test_a_malformed_allowlist_is_one_sentence(tmp_path, osv_api, text, message):
+    report = tmp_path / "trivy.json"
+    report.write_text(json.dumps({"SchemaVersion": 2, "Results": []}))
+    (tmp_path / "bad.yaml").write_text(text)
+    done = run("judge", "--trivy", report, "--allowlist", tmp_path / "bad.yaml", osv=osv_api)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
