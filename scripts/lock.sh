@@ -9,16 +9,26 @@
 #   requirements-security.lock   pip-audit, for the workflows' supply-chain steps (`make security-tools`)
 #   requirements-uv.lock         uv itself, which the Makefile installs with pip before anything else
 # The development lock is resolved first; the others are constrained to its versions, so a package has
-# one version everywhere. uv keeps the versions already in a lock unless `--upgrade` is passed here.
+# one version everywhere. uv keeps the versions already in a lock unless `--upgrade` is passed here. Each lock
+# starts with its inputs line (scripts/lock_inputs.py): the files it came from and their digest, which the tests check.
 # Universal (every platform's markers) for Python 3.11, the version of the image and of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uv=(.venv/bin/python -m uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
     --custom-compile-command scripts/lock.sh "$@")
-"${uv[@]}" -o requirements-dev.lock requirements.txt requirements-train.txt requirements-dev.txt
-"${uv[@]}" -c requirements-dev.lock -o requirements.lock requirements.txt
-"${uv[@]}" -c requirements-dev.lock -o requirements-train.lock requirements.txt requirements-train.txt
-"${uv[@]}" -c requirements-dev.lock -o ui/requirements.lock ui/requirements.txt
-"${uv[@]}" -c requirements-dev.lock -o docker/sbom-requirements.lock docker/sbom-requirements.txt
-"${uv[@]}" -c requirements-dev.lock -o requirements-security.lock requirements-security.txt
-"${uv[@]}" -o requirements-uv.lock requirements-uv.txt
+# lock OUTPUT INPUT... [-c CONSTRAINTS]: compile, then put the inputs line (scripts/lock_inputs.py) on top.
+lock() {
+  local out=$1 names=()
+  shift
+  for arg in "$@"; do [ "$arg" = -c ] || names+=("$arg"); done
+  "${uv[@]}" -o "$out" "$@"
+  { .venv/bin/python scripts/lock_inputs.py "${names[@]}"; cat "$out"; } > "$out.tmp"
+  mv "$out.tmp" "$out"
+}
+lock requirements-dev.lock requirements.txt requirements-train.txt requirements-dev.txt
+lock requirements.lock requirements.txt -c requirements-dev.lock
+lock requirements-train.lock requirements.txt requirements-train.txt -c requirements-dev.lock
+lock ui/requirements.lock ui/requirements.txt -c requirements-dev.lock
+lock docker/sbom-requirements.lock docker/sbom-requirements.txt -c requirements-dev.lock
+lock requirements-security.lock requirements-security.txt -c requirements-dev.lock
+lock requirements-uv.lock requirements-uv.txt

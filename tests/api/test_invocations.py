@@ -125,6 +125,25 @@ def test_a_csv_record_is_one_text_exactly_as_meant(record, text):
         assert parse_invocation(body, "text/csv", Limits.from_environment()) == expected
 
 
+@pytest.mark.parametrize("body, texts", [
+    (b"first\rsecond\r", ["first", "second"]),  # old Mac line endings
+    (b'"a, b"\r"c"\r', ["a, b", "c"]),
+    (b'"multi\r\nline"\r\nok', ["multi\r\nline", "ok"]),
+])
+def test_every_line_ending_ends_a_record(body, texts):
+    assert parse_invocation(body, "text/csv", Limits.from_environment()) == texts
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'"unterminated\nx\nx\nx\n', "the body is not valid CSV: the quote that opens line 1 is never closed"),
+    (b'a\n"b\nc\n', "the body is not valid CSV: the quote that opens line 2 is never closed"),
+    (b'""\nreal\n', "texts[0]: text is empty"),  # an empty quoted record is a text, and an empty one
+])
+def test_a_record_is_never_swallowed_or_dropped(client, body, message):
+    response = client.post("/invocations", content=body, headers={"content-type": "text/csv"})
+    assert response.status_code in (400, 422) and message in response.text, response.text
+
+
 def test_csv_is_read_by_the_csv_module_one_text_per_record(client, service):
     """Quoted line breaks and quotes stay in their text; unquoted commas too (the text is the whole record)."""
     texts = ['she said "no", again', "line one\nline two", "plain, with a comma", '"a" and "b"']

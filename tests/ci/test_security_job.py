@@ -16,15 +16,13 @@ from tests.ci.workflow_runner import WorkflowRun
 from tests.repo_copy import ROOT
 from tests.servers.osv import running_osv_api
 from tests.supply_chain.advisories import PYYAML, advisory, trivy_finding
-from tests.supply_chain.locks import read_lock
+from tests.supply_chain.locks import LOCKS, read_lock
 
 GATE = "Security gate: no HIGH or CRITICAL finding outside security/allowlist.yaml"
 UPLOAD = "Upload the security reports and the SBOM"
 IMAGE_STEPS = {name: PROVEN_BY_IMAGE_TEST for name in (
     "Train and publish a model to bake", "Build the image with the champion", "Smoke-test the running container",
     "Extract the image's SBOM (CycloneDX, baked in at build time)")}
-ALL_LOCKS = ("requirements.lock", "requirements-train.lock", "requirements-dev.lock", "requirements-security.lock",
-             "requirements-uv.lock", "ui/requirements.lock", "docker/sbom-requirements.lock")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +45,7 @@ def test_with_no_finding_the_job_passes_and_every_locked_package_was_asked_about
     assert summary == "## Vulnerability gate: passed\n\nNo known vulnerability in the scanned dependencies and image.\n"
     assert summary in run.summary
     report = json.loads((clone / "reports" / "security" / "pip-audit.json").read_text())
-    locked = {name: e.version for lock in ALL_LOCKS for name, e in read_lock(ROOT / lock).items() if e.applies_here()}
+    locked = {name: e.version for lock in LOCKS for name, e in read_lock(ROOT / lock).items() if e.applies_here()}
     assert {d["name"]: d["version"] for d in report["dependencies"]} == locked
     assert {r.name: r.status for r in run.results}[UPLOAD] == "success"
 

@@ -124,9 +124,42 @@ def test_a_writer_adds_columns_and_keeps_every_cell(tmp_path, fmt):
 
 def test_a_txt_file_is_the_archives_tsv_when_it_holds_tabs_else_one_text_per_line(tmp_path, raw_path):
     assert detect_format(str(raw_path), source=raw_path) == "tsv"
+    for drift in sorted((raw_path.parent.parent / "drift").glob("*.txt")):
+        assert detect_format(str(drift), source=drift) == "tsv", drift
+    assert detect_format("k.txt", source=b"Name:\tJohn loves this phone\nI hate mondays\n") == "txt"  # a tab in a text
     plain = b"first text, with a comma\n\n\"quoted\" second\r\nnot \xff utf-8\n"
     assert detect_format("s3://b/k.txt", source=plain) == "txt" and detect_format("k.txt") == "tsv"
     chunk = next(open_table(plain, "txt", "k.txt").chunks(10))
     assert chunk.column("text") == ["first text, with a comma", "\"quoted\" second", "not \ufffd utf-8"]
     assert chunk.rows == [1, 3, 4] and chunk.errors == [None, None, NOT_UTF8]
     assert len(open_table(raw_path, "tsv", "raw").frame()) == 4200
+
+
+def test_a_quote_never_closed_is_one_sentence_not_the_rest_of_the_file_as_one_row():
+    data = b'id,text\n1,fine\n2,"never closed\n3,swallowed\n4,too\n'
+    with pytest.raises(TweetopsError, match="the quote that opens line 3 is never closed"):
+        open_table(data, "csv", "x.csv").frame()
+
+
+def test_a_header_naming_a_column_twice_is_refused():
+    with pytest.raises(TweetopsError, match="names the column 'text' more than once in its header"):
+        open_table(b"text,text\nx,a tweet\n", "csv", "dup.csv")
+
+
+def test_a_record_of_empty_fields_is_a_row_and_a_blank_line_is_none():
+    chunk = next(open_table(b'id,text\n1,good\n,\n\n"",""\n2,bad\n', "csv", "x.csv").chunks(10))
+    assert chunk.column("text") == ["good", "", "", "bad"] and chunk.rows == [2, 3, 5, 6]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_column_named_like_the_row_columns_tweetops_adds_is_refused(tmp_path, fmt):
+    path = write(fmt, tmp_path / f"in.{fmt}", [{"source_row": "7", "text": "a tweet"}])
+    with pytest.raises(TweetopsError, match="has a column named 'source_row', which tweetops adds"):
+        open_table(path, fmt, "in").frame()
+
+
+def test_json_lines_columns_are_the_keys_of_the_first_objects_not_only_the_first():
+    data = b'{"id": 0}\n' + b"".join(b'{"id": %d, "text": "tweet %d"}\n' % (i, i) for i in range(1, 4))
+    reader = open_table(data, "jsonl", "j.jsonl")
+    assert reader.columns == ["id", "text"]
+    assert next(reader.chunks(10)).column("text") == [None, "tweet 1", "tweet 2", "tweet 3"]

@@ -10,16 +10,8 @@ from packaging.utils import canonicalize_name
 
 from tests.repo_copy import ROOT
 
-# Each lock and the pinned inputs it is compiled from (scripts/lock.sh).
-LOCKS = {
-    "requirements.lock": ["requirements.txt"],
-    "requirements-train.lock": ["requirements.txt", "requirements-train.txt"],
-    "requirements-dev.lock": ["requirements.txt", "requirements-train.txt", "requirements-dev.txt"],
-    "ui/requirements.lock": ["ui/requirements.txt"],
-    "docker/sbom-requirements.lock": ["docker/sbom-requirements.txt"],
-    "requirements-security.lock": ["requirements-security.txt"],
-    "requirements-uv.lock": ["requirements-uv.txt"],
-}
+LOCKS = ("requirements.lock", "requirements-train.lock", "requirements-dev.lock", "ui/requirements.lock",
+         "docker/sbom-requirements.lock", "requirements-security.lock", "requirements-uv.lock")
 ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][\w.\-]*)==(?P<version>[^\s;]+)(?: ; (?P<marker>[^\\]+?))? \\$")
 
 
@@ -34,11 +26,13 @@ class Locked:
 
 
 def read_lock(path: Path) -> dict[str, Locked]:
+    """name -> its entry; a name locked twice (a fork by environment markers) is refused, not merged."""
     entries, name, lines = {}, None, path.read_text(encoding="utf-8").splitlines()
     for line in lines:
         match = ENTRY.match(line)
         if match:
             name = canonicalize_name(match["name"])
+            assert name not in entries, f"{path.name} locks {name} twice (by environment); read_lock cannot choose"
             entries[name] = Locked(match["version"], match["marker"], ())
         elif name and line.strip().startswith("--hash=sha256:"):
             entry, digest = entries[name], line.strip().split(":", 1)[1].rstrip(" \\")
@@ -46,19 +40,6 @@ def read_lock(path: Path) -> dict[str, Locked]:
         elif not line.startswith("    "):
             name = None
     return entries
-
-
-def direct_pins(path: Path) -> dict[str, str]:
-    """name -> version of each `name==version` line of a requirements file, following `-r` includes."""
-    pins = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            pins.update(direct_pins((path.parent / line[3:].strip()).resolve()))
-        elif "==" in line:
-            name, version = line.split("==", 1)
-            pins[canonicalize_name(name.split("[", 1)[0])] = version.strip()
-    return pins
 
 
 def image_packages() -> dict[str, str]:

@@ -7,29 +7,52 @@ compiled from (scripts/lock.sh) and with what the tests run on.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import re
 
 from packaging.utils import canonicalize_name
 
 from tests.repo_copy import ROOT
-from tests.supply_chain.locks import LOCKS, direct_pins, read_lock
+from tests.supply_chain.locks import LOCKS, read_lock
+
+spec = importlib.util.spec_from_file_location("lock_inputs", ROOT / "scripts" / "lock_inputs.py")
+lock_inputs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lock_inputs)
+PREFIX, inputs_line = lock_inputs.PREFIX, lock_inputs.inputs_line
 
 UNLOCKED_TOOLS = {"pip", "setuptools", "tweetops"}  # the venv's own installers and the project (editable)
 
 
-def test_every_lock_pins_each_input_at_its_version_with_hashes():
-    for lock, inputs in LOCKS.items():
+def test_every_lock_is_compiled_from_its_inputs_as_they_are_now_with_a_hash_for_every_package():
+    """The inputs line scripts/lock.sh writes on top of each lock, recomputed: an input edited since (a pin, an
+    extra, a marker, an include, a package removed) without running scripts/lock.sh fails here."""
+    covered = set()
+    for lock in LOCKS:
+        text = (ROOT / lock).read_text(encoding="utf-8")
+        first = text.splitlines()[0]
+        assert first.startswith(PREFIX), f"{lock} has no inputs line: run scripts/lock.sh"
+        names = first[len(PREFIX):].rsplit(" ", 1)[0].split()
+        assert first == inputs_line(names), f"{lock} is older than its inputs {names}: run scripts/lock.sh"
+        assert "#    scripts/lock.sh" in text and "--index-url" not in text and "--extra-index-url" not in text
+        covered.update(names)
         entries = read_lock(ROOT / lock)
         assert entries, f"{lock} holds no package"
-        assert "#    scripts/lock.sh" in (ROOT / lock).read_text(), f"{lock} was not written by scripts/lock.sh"
-        for source in inputs:
-            for name, version in direct_pins(ROOT / source).items():
-                assert name in entries, f"{source} pins {name} but {lock} lacks it: run scripts/lock.sh"
-                assert entries[name].version == version, (
-                    f"{source} pins {name}=={version}, {lock} has {entries[name].version}: run scripts/lock.sh")
         unhashed = [name for name, entry in entries.items() if not entry.hashes]
         assert not unhashed, f"{lock}: no hash for {unhashed}"
         assert all(re.fullmatch(r"[0-9a-f]{64}", h) for e in entries.values() for h in e.hashes)
+    inputs = {path.relative_to(ROOT).as_posix() for pattern in ("requirements*.txt", "*/requirements*.txt")
+              for path in ROOT.glob(pattern)}
+    assert inputs <= covered, f"requirements files no lock is compiled from: {sorted(inputs - covered)}"
+
+
+def test_an_edited_input_no_longer_matches_its_lock(tmp_path):
+    """What the test above relies on: any edit of an included file changes the digest."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_text("x==1\n--requirement sub/b.txt\n")
+    (tmp_path / "sub" / "b.txt").write_text("psycopg[binary]==3.3.9\n")
+    before = inputs_line(["a.txt"], root=tmp_path)
+    (tmp_path / "sub" / "b.txt").write_text("psycopg[binary,pool]==3.3.9\n")
+    assert inputs_line(["a.txt"], root=tmp_path) != before
 
 
 def test_a_package_has_one_version_in_every_lock():

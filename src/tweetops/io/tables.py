@@ -37,15 +37,19 @@ EXTENSIONS = {".txt": "txt", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv",
 COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
 STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
 NOT_UTF8 = "line is not valid UTF-8"
+SAMPLED_OBJECTS = 1000  # JSON lines: the columns are the keys of this many first objects
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ODD = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\ufffd]")  # what no text holds (tabs, line breaks, ESC it may)
 
 
+_ARCHIVE_LINE = re.compile(rb"^[^\t]+\t[-+]?\d+(?:\.\d+)?\t")  # id<TAB>rating<TAB>text
+
+
 def sniff_txt(head: bytes) -> str:
-    """A .txt's format from its first bytes: "tsv" when its first non-blank line holds a tab (the archive's
-    id<TAB>rating<TAB>text), else "txt" (one text per line)."""
+    """A .txt's format from its first bytes: "tsv" when its first non-blank line has the archive's shape
+    (id<TAB>numeric rating<TAB>text), else "txt" (one text per line, tabs and all)."""
     first = next((line for line in head.splitlines() if line.strip()), b"")
-    return "tsv" if b"\t" in first else "txt"
+    return "tsv" if _ARCHIVE_LINE.match(first) else "txt"
 
 
 def detect_format(uri: str, declared: str = "auto", source: Path | bytes | None = None) -> str:
@@ -166,9 +170,7 @@ class Reader:
             raise TweetopsError(f"{self.name} is not readable as {self.format.upper()}: every row failed "
                                 f"({errors[0]}).")
         frame = pd.DataFrame.from_records(records, columns=self.columns)
-        frame.insert(0, "source_row", rows)
-        frame["ingest_error"] = errors
-        return frame
+        return _with_row_columns(frame, rows, errors, self.name)
 
 
 class _LineReader(Reader):
@@ -245,11 +247,14 @@ class JsonlReader(_LineReader):
     def __init__(self, source: Path | bytes, name: str):
         super().__init__(source, name)
         self._check_text()
-        self.columns = None  # the keys of the first object, when there is one
-        for _, record, _ in self._records():
-            if record:
-                self.columns = list(record)
+        # The keys of the first objects (a JSON line may leave out a key the others have): what a missing-column
+        # check compares with; None when no line is an object.
+        keys: dict = {}
+        for number, (_, record, _) in enumerate(self._records()):
+            keys.update(dict.fromkeys(record))
+            if number == SAMPLED_OBJECTS:
                 break
+        self.columns = list(keys) or None
 
     def _records(self):
         for number, raw in self._lines():
@@ -296,27 +301,37 @@ class CsvReader(Reader):
                 for cells in reader:
                     raw = "".join(consumed)
                     consumed.clear()
-                    yield line, cells, raw[:-2] if raw.endswith("\r\n") else raw.removesuffix("\n")
+                    raw = raw[:-2] if raw.endswith("\r\n") else raw[:-1] if raw.endswith(("\n", "\r")) else raw
+                    if _unclosed(raw):
+                        raise TweetopsError(f"{self.name} is not valid CSV: the quote that opens line {line} is "
+                                            "never closed, so every line after it would be read as one text; "
+                                            "close it, or double a quote that belongs to the text.")
+                    yield line, cells, raw
                     line = reader.line_num + 1
             except csv.Error as exc:
                 raise TweetopsError(f"{self.name} is not valid CSV at line {reader.line_num} ({exc}); quote fields "
                                     "that hold commas, quotes or line breaks.")
 
     def _header(self) -> list[str]:
-        for _, cells, _ in self._rows():
-            if any(c.strip() for c in cells):
-                return [c.strip() for c in cells]
+        for _, cells, raw in self._rows():
+            if raw.strip():
+                names = [c.strip() for c in cells]
+                twice = sorted({name for name in names if names.count(name) > 1})
+                if twice:
+                    raise TweetopsError(f"{self.name} names the column {twice[0]!r} more than once in its header; "
+                                        "rename one, so no column's cells are lost.")
+                return names
         raise TweetopsError(f"{self.name} is empty; a CSV input needs a header row.")
 
     def _records(self):
         rows = self._rows()
         if not self.given:
-            for _, cells, _ in rows:  # the header
-                if any(c.strip() for c in cells):
+            for _, _, raw in rows:  # the header
+                if raw.strip():
                     break
         expected = len(self.columns)
         for line, cells, raw in rows:
-            if not any(c.strip() for c in cells):
+            if not raw.strip():  # a blank line is no row; a record of empty fields ("" or ,) is one, and says so
                 continue
             error = None
             if self.given and expected == 1:  # one text per record (text/csv bodies)
@@ -333,6 +348,30 @@ class CsvReader(Reader):
                     error = error or NOT_UTF8
                 record[column] = cell
             yield line, record, error
+
+
+def _with_row_columns(frame: pd.DataFrame, rows, errors: list, name: str) -> pd.DataFrame:
+    """The frame with each row's line (`source_row`) and error (`ingest_error`); a file that has a column of
+    either name is refused, since its cells would be overwritten."""
+    taken = [column for column in ("source_row", "ingest_error") if column in frame.columns]
+    if taken:
+        raise TweetopsError(f"{name} has a column named {taken[0]!r}, which tweetops adds to every table it "
+                            "reads; rename that column.")
+    frame.insert(0, "source_row", rows)
+    frame["ingest_error"] = errors
+    return frame
+
+
+def _unclosed(raw: str) -> bool:
+    """Whether a record spanning lines is a quote never closed (the csv module then reads to the end of the
+    file as one field, silently); only such a record can span lines without being well formed."""
+    if "\n" not in raw and "\r" not in raw:
+        return False
+    try:
+        list(csv.reader(io.StringIO(raw, newline=""), strict=True))
+    except csv.Error as exc:
+        return "end of data" in str(exc)
+    return False
 
 
 def _one_text(cells: list[str], raw: str) -> str:
@@ -418,9 +457,7 @@ class ParquetReader(Reader):
             raise TweetopsError(f"{self.name} is not a readable Parquet file ({type(exc).__name__}).") from exc
         if frame.empty:
             raise TweetopsError(f"{self.name} holds no data rows.")
-        frame.insert(0, "source_row", range(1, len(frame) + 1))
-        frame["ingest_error"] = errors
-        return frame
+        return _with_row_columns(frame, range(1, len(frame) + 1), errors, self.name)
 
 
 def open_table(source: Path | bytes, fmt: str, name: str, columns: list[str] | None = None,

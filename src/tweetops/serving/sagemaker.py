@@ -51,10 +51,11 @@ def _table_instances(body: bytes, fmt: str, hint: str) -> list:
     """The texts of a JSON lines or CSV body, through the same readers as files; a bad line is an InputError."""
     try:
         reader = open_table(body, fmt, "the body", columns=["text"], header=False)
+        chunks = list(reader.chunks(size=1 << 30))
     except TweetopsError as exc:  # what is wrong with the whole body; then what to send instead
         raise InputError(f"{str(exc).split('; ')[0]}; {hint}") from None
     instances = []
-    for chunk in reader.chunks(size=1 << 30):
+    for chunk in chunks:
         for row, error, record in zip(chunk.rows, chunk.errors, chunk.native):
             if error:
                 raise InputError(f"{at_line(error, row)}; {hint}")
