@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ui import charts  # noqa: E402
 from ui.client import ApiError, Client  # noqa: E402
-from ui.tables import FileError, as_csv, history_table, read_upload, results_table, text_columns, texts_in  # noqa: E402
+from ui.tables import (CSV_SUFFIXES, JSON_SUFFIXES, FileError, as_csv, history_table, read_upload,  # noqa: E402
+                       results_table, text_columns, texts_in)
 from ui.wording import (SCORE_MEANING, SCORE_NAME, comparison_sentences, model_name, split_card,  # noqa: E402
                         status_label, version_label)
 
@@ -58,9 +59,10 @@ def predict_page() -> None:
 
 def file_page() -> None:
     st.title("Classify a file")
-    st.write("Upload a CSV or JSON lines file with one tweet per row, pick the column holding the text, "
-             "and download the labels.")
-    upload = st.file_uploader("CSV or JSON lines file", type=["csv", "tsv", "txt", "jsonl", "ndjson", "json"])
+    st.write("Upload a CSV, TSV or JSON lines file with one tweet per row (or a text file with one tweet per "
+             "line), pick the column holding the text, and download the labels.")
+    upload = st.file_uploader("CSV, TSV, JSON lines, or text with one tweet per line",
+                              type=[suffix.lstrip(".") for suffix in CSV_SUFFIXES + JSON_SUFFIXES])
     if upload is None:
         return
     try:
@@ -157,11 +159,10 @@ def browser_zone() -> str:
 
 def _window(span: str, zone: str) -> tuple[datetime.datetime | None, datetime.datetime | None]:
     """(since, until) for the chosen range; custom dates are whole days in `zone`, end date included."""
-    now = datetime.datetime.now(zoneinfo.ZoneInfo(zone))
-    if span != "Custom dates":
+    if span != "Custom dates":  # an elapsed length: counted in UTC, so a clock change in `zone` cannot bend it
         length = TIME_RANGES[span]
-        return (now - length if length else None), None
-    today = now.date()
+        return (datetime.datetime.now(datetime.timezone.utc) - length if length else None), None
+    today = datetime.datetime.now(zoneinfo.ZoneInfo(zone)).date()
     chosen = st.date_input(f"Dates ({zone})", (today - datetime.timedelta(days=7), today))
     if len(chosen) != 2:
         return None, None  # the second date is still being picked

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pandas as pd
 
@@ -17,6 +18,9 @@ MAX_ROWS = 100_000  # 100 batch requests of 1,000: a few minutes at most against
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PREFERRED_COLUMNS = ("text", "tweet", "content", "message", "body")
+# The archive's line shape, the rule tweetops.io.tables.sniff_txt applies (the UI image has no tweetops; a
+# test keeps the two patterns equal).
+ARCHIVE_LINE = re.compile(r"^[^\t]+\t[-+]?\d+(?:\.\d+)?\t")
 
 
 class FileError(ApiError):
@@ -27,7 +31,7 @@ def read_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES, max_row
     """The uploaded file as a table of strings, or a FileError saying what is wrong with it."""
     lower = name.lower()
     if not lower.endswith(CSV_SUFFIXES + JSON_SUFFIXES):
-        raise FileError(f"{name} is neither CSV nor JSON lines; upload a .csv or .jsonl file.")
+        raise FileError(f"{name} is neither CSV, TSV, JSON lines nor text; upload a .csv, .tsv, .jsonl or .txt file.")
     if len(data) > max_bytes:
         raise FileError(f"{name} is {_size(len(data))}; the limit is {_size(max_bytes)}, "
                         "so split it into smaller files.")
@@ -46,12 +50,26 @@ def read_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES, max_row
 
 
 def _read_csv(name: str, text: str) -> pd.DataFrame:
-    separator = "\t" if name.lower().endswith(".tsv") else None  # None: let pandas sniff , ; or tab
+    lines = [line for line in text.splitlines() if line.strip()]
+    if name.lower().endswith(".txt"):
+        if lines and ARCHIVE_LINE.match(lines[0]):  # the archive's id<TAB>rating<TAB>text, headerless
+            return pd.read_csv(io.StringIO(text), sep="\t", header=None, names=["id", "rating", "text"],
+                               quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+        return pd.DataFrame({"text": lines})  # one text per line
+    separator = "\t" if name.lower().endswith(".tsv") else _separator(lines[0] if lines else "")
     try:
         return pd.read_csv(io.StringIO(text), sep=separator, engine="python", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise FileError(f"{name} could not be read as CSV ({_first_line(exc)}); check its quoting and "
                         "separators.") from None
+
+
+def _separator(header: str) -> str:
+    """The delimiter the header line uses (comma, semicolon, tab or bar, the most frequent); a header with none
+    is one column, read whole per line (pandas' own sniffing once split such a file on a letter of its name)."""
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else "\x1f"  # a character no text holds: each line is one field
 
 
 def _read_json_lines(name: str, text: str) -> pd.DataFrame:

@@ -63,11 +63,14 @@ def test_no_tracking_keeps_mlflow_out_and_an_identical_retrain_is_not_promoted(t
     assert main(["registry", "rollback", *params]) == 0
     assert f"from version {first} to version {first}" in capsys.readouterr().out
     assert main(["registry", "status", *params]) == 0
-    [entry] = read_json(root / "models" / "champions.json")
-    assert entry["since"].endswith(": rolled back to (tweetops registry rollback)")
+    entry, rolled = read_json(root / "models" / "champions.json")  # the rolled-back entry stays, marked
+    assert entry["since"].endswith(": rolled back to (tweetops registry rollback)") and rolled["rolled_back"]
     assert capsys.readouterr().out.splitlines()[-2:] == [
         f"champion: {first}; champion history (oldest first): {first}", f"champion since: {entry['since']}"]
     assert (root / "models" / "champion").readlink().name == first
+    # A rollback unpublishes nothing: the version rolled back from can be promoted again.
+    assert main(["registry", "promote", first, *params]) == 0
+    assert [e["version"] for e in read_json(root / "models" / "champions.json")] == [first, first, first]
 
 
 def test_without_mlflow_installed_tracking_is_off_with_one_log_line(monkeypatch, caplog, tmp_path):

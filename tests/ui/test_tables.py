@@ -52,7 +52,8 @@ def test_blank_rows_are_reported_by_their_row_number_not_sent(raw_tweets):
      "big.csv is 1.6 KB; the limit is 1.0 KB, so split it into smaller files."),
     ("long.csv", b"text\n" + b"a tweet\n" * 11, {"max_rows": 10},
      "long.csv has 11 rows; the limit is 10, so split it into smaller files."),
-    ("tweets.xlsx", b"PK\x03\x04", {}, "tweets.xlsx is neither CSV nor JSON lines; upload a .csv or .jsonl file."),
+    ("tweets.xlsx", b"PK\x03\x04", {},
+     "tweets.xlsx is neither CSV, TSV, JSON lines nor text; upload a .csv, .tsv, .jsonl or .txt file."),
     ("latin.csv", "text\ncaf\u00e9\n".encode("latin-1"), {},
      "latin.csv is not UTF-8 text; save it as UTF-8 and upload it again."),
     ("bad.jsonl", b'{"text": "fine"}\n{"text": broken}\n', {},
@@ -95,3 +96,20 @@ def test_results_table_keeps_file_rows_and_the_files_own_columns_and_round_trips
     assert back["label"].tolist() == ["positive", "negative", "neutral"]
     assert back["confidence"].astype(float).round(6).tolist() == [0.85, 0.8, 0.6]
     assert back["model_version"].tolist() == ["run-1"] * 3
+
+
+def test_a_one_column_csv_and_a_txt_are_read_whole_per_line_never_split_on_a_letter(raw_path):
+    """pandas' sniffing once took the `t` of a `tweet` header as the separator and sent cut tweets."""
+    one = read_upload("onecol.csv", b'tweet\nI love my phone, it is great\nbad day; awful\n"quoted, two\nlines"\n')
+    assert one["tweet"].tolist() == ["I love my phone, it is great", "bad day; awful", "quoted, two\nlines"]
+    lines = read_upload("lines.txt", b"first tweet, with a comma\n\nsecond\ttab\nthird\n")
+    assert lines["text"].tolist() == ["first tweet, with a comma", "second\ttab", "third"]
+    archive = read_upload("tweets.txt", raw_path.read_bytes())
+    assert list(archive.columns) == ["id", "rating", "text"] and len(archive) == 4200
+
+
+def test_the_ui_reads_a_txt_as_the_archive_by_the_same_rule_as_tweetops():
+    from tweetops.io.tables import _ARCHIVE_LINE
+    from ui.tables import ARCHIVE_LINE
+
+    assert ARCHIVE_LINE.pattern.encode() == _ARCHIVE_LINE.pattern

@@ -94,7 +94,8 @@ class LocalRegistry:
     def guard(self):
         return locked(self.catalog)
 
-    def history(self) -> list[dict]:
+    def _entries(self) -> list[dict]:
+        """Every entry of models/champions.json, in order: each publication or promotion, rolled back or not."""
         path = self.catalog.champion_history
         entries = read_record(path, list) if path.is_file() else []
         if not all(isinstance(e, dict) and isinstance(e.get("version"), str) for e in entries):
@@ -102,10 +103,14 @@ class LocalRegistry:
                                 "and run again what writes it.")
         return entries
 
+    def history(self) -> list[dict]:
+        """The champions in order, the last the current one: the entries not rolled back."""
+        return [entry for entry in self._entries() if not entry.get("rolled_back")]
+
     def _published(self) -> dict[str, dict]:
-        """Each published version's first entry: when and why it was published."""
+        """Each published version's first entry: when and why it was published (a rollback unpublishes none)."""
         published = {}
-        for entry in self.history():
+        for entry in self._entries():
             published.setdefault(entry["version"], entry)
         return published
 
@@ -131,7 +136,7 @@ class LocalRegistry:
             raise TweetopsError(f"the local registry publishes bundles under {self.catalog.models}; {bundle} is not.")
         entry = {"version": run_id, "run_id": run_id, "digest": digest(bundle), "at": _now(), "reason": reason,
                  "macro_f1": manifest["metrics"]["macro_f1"]}
-        write_json(self.catalog.champion_history, [*self.history(), entry])
+        write_json(self.catalog.champion_history, [*self._entries(), entry])
         point_champion(self.catalog, run_id)
         return Version(version=run_id, run_id=run_id, digest=entry["digest"], aliases=[CHAMPION], tags=entry,
                        since=f"{entry['at']}: {reason}")
@@ -143,7 +148,7 @@ class LocalRegistry:
                                 "status` lists the published versions (`tweetops publish RUN_ID` publishes one).")
         entry = {**published[version], "at": _now(), "reason": reason}
         _checked(self.catalog.bundle(version), entry.get("digest"), "the local registry")
-        write_json(self.catalog.champion_history, [*self.history(), entry])
+        write_json(self.catalog.champion_history, [*self._entries(), entry])
         point_champion(self.catalog, version)
         return Version(version=version, run_id=version, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry,
                        since=f"{entry['at']}: {reason}")
@@ -155,9 +160,13 @@ class LocalRegistry:
         previous = history[-2]
         _checked(self.catalog.bundle(previous["version"]), previous.get("digest"), "the local registry")
         point_champion(self.catalog, previous["version"])
-        # It keeps its entry (when and why it first became champion then) and says since when it is champion again.
-        write_json(self.catalog.champion_history,
-                   [*history[:-2], {**previous, "since": f"{_now()}: rolled back to (tweetops registry rollback)"}])
+        # The current entry stays, marked rolled back (its version stays published, and can be promoted again);
+        # the previous one keeps when and why it first became champion and says since when it is again.
+        now, entries = _now(), self._entries()
+        before, current = [i for i, entry in enumerate(entries) if not entry.get("rolled_back")][-2:]
+        entries[current] = {**history[-1], "rolled_back": now}
+        entries[before] = {**previous, "since": f"{now}: rolled back to (tweetops registry rollback)"}
+        write_json(self.catalog.champion_history, entries)
         return history[-1]["version"], previous["version"]
 
     def versions(self) -> list[Version]:
