@@ -84,7 +84,8 @@ def _read_json_lines(name: str, text: str) -> pd.DataFrame:
         if not isinstance(record, dict):
             raise FileError(f"Line {number} of {name} is not a JSON object; upload one object per line, "
                             "such as {\"text\": \"...\"}.")
-        records.append(record)
+        # Each value as its own text (a 19-digit id stays exact; pandas would make an int column with gaps float).
+        records.append({key: value if isinstance(value, str) else json.dumps(value) for key, value in record.items()})
     frame = pd.DataFrame.from_records(records)
     return frame.astype(object).where(frame.notna(), "").astype(str)
 

@@ -70,7 +70,23 @@ def test_no_tracking_keeps_mlflow_out_and_an_identical_retrain_is_not_promoted(t
     assert (root / "models" / "champion").readlink().name == first
     # A rollback unpublishes nothing: the version rolled back from can be promoted again.
     assert main(["registry", "promote", first, *params]) == 0
-    assert [e["version"] for e in read_json(root / "models" / "champions.json")] == [first, first, first]
+    history = root / "models" / "champions.json"
+    assert [e["version"] for e in read_json(history)] == [first, first, first]
+    capsys.readouterr()
+
+    # A folder where the champion link belongs: one sentence, exit 2, nothing written.
+    before = history.read_bytes()
+    (root / "models" / "champion").unlink()
+    shutil.copytree(root / "models" / first, root / "models" / "champion")
+    assert main(["registry", "promote", first, *params]) == 2
+    assert "champion is a folder, not the link to the champion's bundle" in capsys.readouterr().err
+    assert history.read_bytes() == before
+    shutil.rmtree(root / "models" / "champion")
+    (root / "models" / "champion").symlink_to(first)
+    # A hand-edited score that is not a number: the damaged sentence, not a traceback.
+    history.write_text(before.decode().replace('"macro_f1": ', '"macro_f1": "high", "was": ', 1))
+    assert main(["registry", "status", *params]) == 2
+    assert "recorded macro-F1 ('high') is not a number" in capsys.readouterr().err
 
 
 def test_without_mlflow_installed_tracking_is_off_with_one_log_line(monkeypatch, caplog, tmp_path):

@@ -113,3 +113,10 @@ def test_the_ui_reads_a_txt_as_the_archive_by_the_same_rule_as_tweetops():
     from ui.tables import ARCHIVE_LINE
 
     assert ARCHIVE_LINE.pattern.encode() == _ARCHIVE_LINE.pattern
+
+
+def test_json_lines_values_are_kept_exactly_as_written():
+    frame = read_upload("ids.jsonl", b'{"id": 1234567890123456789, "text": "hi there"}\n{"text": "no id"}\n'
+                                     b'{"id": 7, "text": "seven", "tags": ["a"]}\n')
+    assert frame["id"].tolist() == ["1234567890123456789", "", "7"]
+    assert frame["tags"].tolist() == ["", "", '["a"]']

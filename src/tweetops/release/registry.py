@@ -62,6 +62,10 @@ def locked(catalog: Catalog):
     catalog.models.mkdir(parents=True, exist_ok=True)
     with open(catalog.models / ".registry.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        link = catalog.champion
+        if link.exists() and not link.is_symlink():  # checked before any change: nothing is half done
+            raise TweetopsError(f"{link} is a folder, not the link to the champion's bundle that tweetops keeps "
+                                "there; move it away (to serve a bundle of your own, set MODEL_DIR) and retry.")
         yield
 
 
@@ -370,8 +374,13 @@ def status_lines(store: LocalRegistry | MlflowRegistry) -> list[str]:
     for v in versions:
         macro = v.tags.get("macro_f1")
         published = v.tags.get("published") or f"{v.tags.get('at', '')}: {v.tags.get('reason', '')}"
+        try:
+            score = render.score(float(macro)) if macro is not None else "n/a"
+        except (TypeError, ValueError):
+            raise TweetopsError(f"version {v.version}'s recorded macro-F1 ({macro!r}) is not a number: the "
+                                f"{store.where} registry's record is damaged; restore it.") from None
         lines.append(f"{v.version:<20} {v.run_id:<20} {','.join(sorted(v.aliases)) or '-':<12} "
-                     f"{render.score(float(macro)) if macro is not None else 'n/a':>8}  {published[:90]}")
+                     f"{score:>8}  {published[:90]}")
     if not versions:
         lines.append("(nothing published in this registry yet: `tweetops run`, or `tweetops publish RUN_ID` after a "
                      "run)")
