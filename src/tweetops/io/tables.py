@@ -134,6 +134,12 @@ class Reader:
             raise TweetopsError(f"{self.name} looks binary, not {self.format.upper()} text; check the file and its "
                                 "format.")
 
+    def require(self, column: str) -> None:
+        """One sentence when the table's known columns lack `column` (a headerless or empty one passes)."""
+        if self.columns is not None and column not in self.columns:
+            raise TweetopsError(f"{self.name} has no column {column!r}; its columns are "
+                                f"{', '.join(map(str, self.columns)) or 'none'}; pass --text-column.")
+
     def _records(self):
         raise NotImplementedError
 

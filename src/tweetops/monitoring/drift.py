@@ -54,8 +54,11 @@ def moved_words(ref: dict, cur: dict, top: int = TOP_WORDS) -> dict[str, list[di
     if ref["words"] is None:
         return {"rising": [], "falling": []}
     moves = [(cur["words"].get(w, 0.0) - ref["words"].get(w, 0.0), w) for w in set(ref["words"]) | set(cur["words"])]
-    row = lambda w: {"word": w, "reference": round(ref["words"].get(w, 0.0), 4),  # noqa: E731
-                     "current": round(cur["words"].get(w, 0.0), 4)}
+
+    def row(w: str) -> dict:
+        return {"word": w, "reference": round(ref["words"].get(w, 0.0), 4),
+                "current": round(cur["words"].get(w, 0.0), 4)}
+
     rising = sorted((m for m in moves if m[0] > 0), key=lambda m: (-m[0], m[1]))[:top]
     falling = sorted((m for m in moves if m[0] < 0), key=lambda m: (m[0], m[1]))[:top]
     return {"rising": [row(w) for _, w in rising], "falling": [row(w) for _, w in falling]}
@@ -98,9 +101,9 @@ def check(name: str, value: float, threshold: float, fired: bool, reference=None
 
 def profile(model, texts: list[str], proba: np.ndarray | None = None) -> dict:
     """What the checks need of one side: features, probabilities, lengths, OOV rate."""
-    X = model[:-1].transform(texts)
+    normalised = model[0].transform(texts)  # once: the features, the OOV rate and the word shares read it
+    X = model[1:-1].transform(normalised)
     vocabulary = word_vocabulary(model)
-    normalised = model[0].transform(texts)
     return {"n": len(texts), "X": X, "proba": model[-1].predict_proba(X) if proba is None else proba,
             "texts": list(texts), "lengths": np.array([len(t) for t in texts]),
             "oov": None if vocabulary is None else oov_rate(normalised, *vocabulary),

@@ -96,9 +96,7 @@ def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: s
         raise TweetopsError(f"traffic file {local_path(uri, root)} does not exist or is not a file; check --input.")
     raw = read_bytes(uri, root=root, endpoint_url=endpoint_url)
     reader = open_table(raw, detect_format(uri, source=raw), uri)
-    if reader.columns is not None and text_column not in reader.columns:
-        raise TweetopsError(f"{uri} has no column {text_column!r}; its columns are "
-                            f"{', '.join(map(str, reader.columns)) or 'none'}; pass --text-column.")
+    reader.require(text_column)
     frame = reader.frame()
     cells = frame[text_column] if text_column in frame else [None] * len(frame)
     unreadable = frame["ingest_error"].notna().to_numpy()

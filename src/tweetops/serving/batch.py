@@ -189,9 +189,7 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
             _local_input(input_uri, scratch) as path:
         fmt = detect_format(input_uri, source=path)
         reader = open_table(path, fmt, input_uri)
-        if reader.columns is not None and text_column not in reader.columns:
-            raise TweetopsError(f"{input_uri} has no column {text_column!r}; its columns are "
-                                f"{', '.join(map(str, reader.columns)) or 'none'}; pass --text-column.")
+        reader.require(text_column)
         replaced = [c for c in ADDED_COLUMNS if reader.columns and c in reader.columns and c != text_column]
         if replaced:
             log.warning("input columns %s are replaced by the predictions", ", ".join(replaced))
