@@ -11,8 +11,11 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # (imports 1.5x slower, the test suite two minutes longer).
 UV     := $(BIN)/python -m uv pip install --python $(BIN)/python -q --compile-bytecode
 LOCKED := $(UV) --require-hashes -r
+# Where torch's CPU wheel comes from (requirements-encoder.lock pins its hash): this machine kind keeps the
+# file in /opt/wheels; elsewhere (GitHub's runners) PyTorch's CPU wheel index serves the same file.
+TORCH_WHEELS ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),/opt/wheels,https://download.pytorch.org/whl/cpu/torch/)
 
-.PHONY: help run test check lint pytest install install-dev security-tools system-deps bench-deps image deploy-plan clean ui ui-image
+.PHONY: help run test check lint pytest install install-dev install-encoder torch-wheels security-tools system-deps bench-deps image deploy-plan clean ui ui-image
 .DEFAULT_GOAL := help
 
 ## help: this list (bare `make` shows it and builds nothing)
@@ -43,6 +46,12 @@ $(VENV)/.requirements-dev: requirements-dev.lock $(VENV)/.requirements
 	$(LOCKED) requirements-dev.lock
 	touch $@
 
+# torch and the encoder's training tools: a second marker, so `make run` with the linear family never waits on them.
+$(VENV)/.requirements-encoder: requirements-encoder.lock $(VENV)/.requirements
+	@echo "installing the encoder family's training requirements into $(VENV) (requirements-encoder.lock)"
+	$(LOCKED) requirements-encoder.lock --find-links $(TORCH_WHEELS)
+	touch $@
+
 $(VENV)/.requirements-security: requirements-security.lock $(VENV)/.uv
 	@echo "installing the supply-chain tools into $(VENV) (requirements-security.lock)"
 	$(LOCKED) requirements-security.lock
@@ -53,12 +62,18 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.requirements
 	$(UV) --no-deps -e .
 	touch $@
 
-## install: the runtime and training requirements into .venv (what `make run` needs)
-install: $(VENV)/.installed
+# The model family params.yaml chooses (model.family): the encoder family needs torch to train.
+FAMILY := $(shell awk '/^model:/ {m = 1; next} m && /^[^ #]/ {m = 0} m && $$1 == "family:" {print $$2; exit}' params.yaml)
+
+## install: the runtime and training requirements into .venv (what `make run` needs; with model.family:
+##          encoder in params.yaml, torch and the encoder's training tools too)
+install: $(VENV)/.installed $(if $(filter encoder,$(FAMILY)),$(VENV)/.requirements-encoder)
+## install-encoder: install, plus torch (CPU) and what training the encoder family needs (model.family: encoder)
+install-encoder: $(VENV)/.installed $(VENV)/.requirements-encoder
 ## security-tools: pip-audit into .venv, for the workflows' supply-chain steps (in install-dev too)
 security-tools: $(VENV)/.requirements-security
-## install-dev: install, plus the test, lint and notebook tools (what `make test` needs)
-install-dev: $(VENV)/.installed $(VENV)/.requirements-dev
+## install-dev: install, plus the test, lint and notebook tools and the encoder's (what `make test` needs)
+install-dev: $(VENV)/.installed $(VENV)/.requirements-dev $(VENV)/.requirements-encoder
 
 ## run: install into .venv and run the six-stage pipeline on the bundled tweets
 run: install
@@ -70,6 +85,10 @@ test:
 	@scripts/install_system_deps.sh & debian=$$!; $(MAKE) --no-print-directory install-dev; python=$$?; \
 	 wait $$debian && exit $$python
 	@$(MAKE) --no-print-directory lint pytest
+
+## torch-wheels: where torch's CPU wheel is installed from (TORCH_WHEELS; scripts/lock.sh reads it)
+torch-wheels:
+	@echo $(TORCH_WHEELS)
 
 ## system-deps: Debian packages for the real servers the tests start (PostgreSQL, Docker, ...)
 system-deps:

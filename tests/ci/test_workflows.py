@@ -73,7 +73,7 @@ def scratch_clone(folder: Path) -> Path:
     packages = Path(sysconfig.get_paths()["purelib"])
     purelib = next((venv / "lib").glob("python3*/site-packages"))
     (purelib / "zz_test_venv.pth").write_text(f"{packages}\n", encoding="utf-8")
-    for marker in (".uv", ".requirements", ".requirements-dev", ".requirements-security"):
+    for marker in (".uv", ".requirements", ".requirements-dev", ".requirements-encoder", ".requirements-security"):
         (venv / marker).touch()
     return root
 

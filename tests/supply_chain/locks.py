@@ -11,7 +11,11 @@ from packaging.utils import canonicalize_name
 from tests.repo_copy import ROOT
 
 LOCKS = ("requirements.lock", "requirements-train.lock", "requirements-dev.lock", "ui/requirements.lock",
-         "docker/sbom-requirements.lock", "requirements-security.lock", "requirements-uv.lock")
+         "docker/sbom-requirements.lock", "requirements-security.lock", "requirements-uv.lock",
+         "requirements-encoder.lock")
+# torch and the encoder's training tools: installed beside the development lock (`make install-dev`), locked
+# apart because torch's CPU build exists for Linux x86_64 only, not for every platform the others resolve for.
+ENCODER_LOCK = "requirements-encoder.lock"
 ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][\w.\-]*)==(?P<version>[^\s;]+)(?: ; (?P<marker>[^\\]+?))? \\$")
 
 

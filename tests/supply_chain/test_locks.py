@@ -13,7 +13,7 @@ import re
 from packaging.utils import canonicalize_name
 
 from tests.repo_copy import ROOT
-from tests.supply_chain.locks import LOCKS, read_lock
+from tests.supply_chain.locks import ENCODER_LOCK, LOCKS, read_lock
 
 spec = importlib.util.spec_from_file_location("lock_inputs", ROOT / "scripts" / "lock_inputs.py")
 lock_inputs = importlib.util.module_from_spec(spec)
@@ -61,14 +61,19 @@ def test_a_package_has_one_version_in_every_lock():
         if lock == "requirements-uv.lock":  # uv installs the others; it is not among them
             continue
         for name, entry in read_lock(ROOT / lock).items():
+            if name not in development:
+                assert lock == ENCODER_LOCK, f"{lock} locks {name}, which the development lock does not"
+                continue
             assert development[name].version == entry.version, f"{name}: {lock} {entry.version}, dev lock " \
                 f"{development[name].version}"
 
 
 def test_this_environment_is_exactly_the_development_lock():
-    """What `make install-dev` installed: every locked package at its locked version, and nothing unlocked."""
+    """What `make install-dev` installed (the development lock, then the encoder's): every locked package at its
+    locked version, and nothing unlocked."""
     locked = {name: e for name, e in read_lock(ROOT / "requirements-dev.lock").items() if e.applies_here()}
     locked.update(read_lock(ROOT / "requirements-uv.lock"))
+    locked.update(read_lock(ROOT / ENCODER_LOCK))
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
     wrong = {name: (installed.get(name), e.version) for name, e in locked.items() if installed.get(name) != e.version}
     assert not wrong, f"installed vs locked (run `make install-dev`): {wrong}"
