@@ -35,15 +35,17 @@ def make_project(folder: Path) -> Path:
 # `make check` runs what needs none of these: the quick loop between edits (`make test` runs everything).
 SLOW_FIXTURES = {"postgres_server", "s3_server", "docker_daemon", "page", "start_server", "mlflow_server",
                  "api_server", "start_ui", "github_api", "pushgateway",
-                 "trained_project"}  # real servers, a whole training run
+                 "trained_project", "encoder_project"}  # real servers, a whole training run
 SLOW_FOLDERS = {"ci", "e2e", "notebooks"}  # the workflows' steps, the pipeline run end to end, the image
 
 
 # The files that take longest (measured with --durations: the image builds, the registry's three runs, the
-# release chain's and the workflows' trainings), scheduled first: under `--dist loadfile` a worker takes whole
-# files in collection order, and test_image.py alone (about 400 s) started last would end the session alone.
-LONGEST_FIRST = ("e2e/test_image.py", "registry/test_champion.py", "release/test_release_chain.py",
-                 "ci/test_workflows.py", "api/test_faults.py", "e2e/test_pipeline.py", "ci/test_pr_report.py")
+# release chain's and the workflows' trainings, the encoder family's fine-tuning), scheduled first: under
+# `--dist loadfile` a worker takes whole files in collection order, and test_image.py alone (about 400 s)
+# started last would end the session alone.
+LONGEST_FIRST = ("e2e/test_image.py", "encoder/test_training.py", "registry/test_champion.py",
+                 "release/test_release_chain.py", "ci/test_workflows.py", "api/test_faults.py", "e2e/test_pipeline.py",
+                 "ci/test_pr_report.py")
 
 
 def _schedule_rank(item) -> int:
@@ -69,27 +71,33 @@ def tree_state(root: Path) -> dict:
             for path in sorted(root.rglob("*"))}
 
 
-@pytest.fixture(scope="session")
-def trained_project(tmp_path_factory, worker_id) -> Path:
-    """`tweetops run` once on the bundled tweets (six stages, then publish), read by the whole session: under
-    pytest-xdist the first worker that needs it trains it in the workers' common temp folder while the others
-    wait on a file lock (one training instead of one per worker). Tests that change a project copy this one
-    first; the teardown fails if any test changed it."""
+def shared_run(tmp_path_factory, worker_id, name: str, prepare=make_project) -> Path:
+    """`tweetops run` once in a project `prepare` lays out, read by the whole session: under pytest-xdist the
+    first worker that needs it trains it in the workers' common temp folder while the others wait on a file
+    lock (one training instead of one per worker)."""
     from tweetops.cli import main
 
     shared = tmp_path_factory.getbasetemp()
     if worker_id != "master":
         shared = shared.parent
-    root = shared / "trained"
-    with open(shared / "trained.lock", "w") as lock:
+    root = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not (shared / "trained.done").exists():
+        if not (shared / f"{name}.done").exists():
             shutil.rmtree(root, ignore_errors=True)
-            make_project(root)
+            prepare(root)
             with contextlib.redirect_stdout(io.StringIO()) as printed:
                 assert main(["run", "--params", str(root / "params.yaml")]) == 0
-            (shared / "trained.stdout").write_text(printed.getvalue(), encoding="utf-8")  # tests/docs reads it
-            (shared / "trained.done").touch()
+            (shared / f"{name}.stdout").write_text(printed.getvalue(), encoding="utf-8")  # tests/docs reads it
+            (shared / f"{name}.done").touch()
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory, worker_id) -> Path:
+    """`tweetops run` once on the bundled tweets (six stages, then publish), shared by the session. Tests that
+    change a project copy this one first; the teardown fails if any test changed it."""
+    root = shared_run(tmp_path_factory, worker_id, "trained")
     before = tree_state(root)
     yield root
     changed = sorted(set(before.items()) ^ set(tree_state(root).items()))

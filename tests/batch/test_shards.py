@@ -1,12 +1,9 @@
 """AWS Batch array shards: contiguous row ranges whose parts add up to the unsharded output."""
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from tests.batch.conftest import FORMATS, read_output, read_parts, write_input
+from tests.batch.conftest import FORMATS, read_output, read_parts, run_array_job, write_input
 from tweetops.serving import batch
 
 
@@ -44,14 +41,7 @@ def test_four_shard_processes_add_up_to_the_unsharded_run(tmp_path, tweets, pred
     write_input(tweets, "parquet", source)
     whole = read_output(batch.run(str(source), str(tmp_path / "whole.parquet"), predictor=predictor)["output"],
                         "parquet")
-    command = [sys.executable, "-m", "tweetops", "batch-predict", "--input", str(source),
-               "--output", str(tmp_path / "parts"), "--chunk-size", "500"]
-    processes = [subprocess.Popen(command, env={**os.environ, "MODEL_DIR": str(model_dir),
-                                                "AWS_BATCH_JOB_ARRAY_INDEX": str(i), "AWS_BATCH_JOB_ARRAY_SIZE": "4"},
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
+    run_array_job(source, tmp_path / "parts", model_dir, size=4, chunk_size=500)
     pd.testing.assert_frame_equal(read_parts((tmp_path / "parts").iterdir(), "parquet"), whole)
 
 

@@ -31,7 +31,7 @@ from tests.supply_chain.locks import image_packages
 from tweetops.model.bundle import load_bundle
 
 pytestmark = pytest.mark.e2e
-MAX_IMAGE_BYTES = 600 * 1000 * 1000
+MAX_IMAGE_BYTES = 900 * 1000 * 1000  # with onnxruntime for the encoder family (its issue's target)
 TEXTS = ["I love this, best day ever!", "This is the worst service I have ever had.", "The meeting is at 3pm."]
 
 

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from tweetops.model import LABELS
+from tweetops.model.encoder import linear_of
 from tweetops.settings import MonitoringParams
 
 EPSILON = 1e-4  # keeps PSI finite when a label is absent on one side
@@ -101,10 +102,13 @@ def check(name: str, value: float, threshold: float, fired: bool, reference=None
 
 def profile(model, texts: list[str], proba: np.ndarray | None = None) -> dict:
     """What the checks need of one side: features, probabilities, lengths, OOV rate."""
-    normalised = model[0].transform(texts)  # once: the features, the OOV rate and the word shares read it
-    X = model[1:-1].transform(normalised)
-    vocabulary = word_vocabulary(model)
-    return {"n": len(texts), "X": X, "proba": model[-1].predict_proba(X) if proba is None else proba,
+    linear = linear_of(model)  # the encoder family's blend holds the linear Pipeline the checks read
+    normalised = linear[0].transform(texts)  # once: the features, the OOV rate and the word shares read it
+    X = linear[1:-1].transform(normalised)
+    vocabulary = word_vocabulary(linear)
+    if proba is None:
+        proba = linear[-1].predict_proba(X) if linear is model else model.predict_proba(texts)
+    return {"n": len(texts), "X": X, "proba": proba,
             "texts": list(texts), "lengths": np.array([len(t) for t in texts]),
             "oov": None if vocabulary is None else oov_rate(normalised, *vocabulary),
             "words": None if vocabulary is None else word_shares(normalised, vocabulary[0])}

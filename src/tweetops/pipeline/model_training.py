@@ -26,6 +26,7 @@ from tweetops.io.files import read_json, write_json, write_parquet
 from tweetops.logs import timed
 from tweetops.model import LABELS
 from tweetops.model.builder import assemble, make_classifier
+from tweetops.model.encoder_training import train_blend
 from tweetops.model.bundle import CARD_FILE, REFERENCE_FILE, git_commit, save_bundle
 from tweetops.model.lexicon import compound
 from tweetops.pipeline.options import stage_main
@@ -39,6 +40,7 @@ from tweetops.settings import LabelParams, MonitoringParams, TrainingParams
 
 log = logging.getLogger("tweetops.model_training")
 SKEW_CHECK_ROWS = 5000
+LABELS_ARRAY = np.array(LABELS, dtype=object)
 
 
 def fit(p: TrainingParams, X, targets: "TrainingRows", rows: np.ndarray) -> LogisticRegression:
@@ -173,9 +175,22 @@ def stage(run: Run) -> dict:
     if not np.allclose(model.predict_proba(test["text"].iloc[check].tolist()), served[check], atol=1e-9):
         raise RuntimeError("the assembled pipeline disagrees with the stage features; refusing to save it")
 
-    predicted = np.array(LABELS, dtype=object)[served.argmax(axis=1)]
-    metrics = evaluate(test["label"].to_numpy(object), predicted)
     rivals = baselines(X, rows, X_test, test, supervised)
+    family = {"family": run.params.model.family}
+    licences = {}
+    if run.params.model.family == "encoder":
+        rivals["linear_model"] = evaluate(test["label"].to_numpy(object), LABELS_ARRAY[served.argmax(axis=1)])
+        fitted = np.concatenate([rows.gold, rows.pseudo]) if abl["used"] else rows.gold
+        # An unlabelled row's rating is unknown to training (its pseudo-label is what it teaches).
+        gold_rating = np.where(train["labeled"].to_numpy(bool), train["rating"].to_numpy(float), np.nan)
+        with timed(log, f"fine-tuned the encoder on {len(fitted):,} rows and exported it to ONNX"):
+            model, family["encoder"], licences = train_blend(
+                run.params, train["text"].iloc[fitted].tolist(), rows.y[fitted],
+                gold_rating[fitted], rows.weight[fitted], model, catalog.features,
+                test["text"].iloc[check].tolist(), catalog.root)
+        served = model.predict_proba(test["text"].tolist())
+
+    metrics = evaluate(test["label"].to_numpy(object), LABELS_ARRAY[served.argmax(axis=1)])
     log.info("test macro-F1 %.4f (accuracy %.4f); baselines: %s", metrics["macro_f1"], metrics["accuracy"],
              ", ".join(f"{k} {v['macro_f1']:.4f}" for k, v in rivals.items()))
 
@@ -192,6 +207,7 @@ def stage(run: Run) -> dict:
         "metrics": metrics,
         "baselines": rivals,
         "ablation": abl,
+        "model": family,
         "clustering": {k: v for k, v in d["clusters"].items() if k != "top_terms"},
     }
     manifest["gate"] = gate.judge(run.params, catalog, manifest, test)
@@ -199,7 +215,7 @@ def stage(run: Run) -> dict:
     card = write_card(report_dir / CARD_FILE, manifest, model.predict_proba, test, served, catalog.root)
     ref = write_parquet(catalog.features / REFERENCE_FILE, reference(test, served, run.params.monitoring))
     bundle = save_bundle(model, catalog.bundle(run.run_id), manifest,
-                         extra_files={CARD_FILE: card, REFERENCE_FILE: ref})
+                         extra_files={CARD_FILE: card, REFERENCE_FILE: ref, **licences})
     write_json(catalog.verdict(run.run_id), manifest["gate"])
     logged = tracking.log_training(run.params, catalog, bundle, report_dir)
     log.info("model bundle %s; reports %s; gate: %s", final, catalog.published(report_dir),

@@ -108,6 +108,29 @@ def _metrics_section(manifest: dict, ci: dict) -> list[str]:
     return lines
 
 
+def _model_section(manifest: dict) -> list[str]:
+    """What the model is: the linear family, or the encoder family with its pretrained weights' provenance."""
+    model = manifest.get("model") or {"family": "linear"}
+    linear = ("word and char TF-IDF with negation scope and VADER features, multinomial logistic regression "
+              f"(C={manifest['params']['training']['C']})")
+    if model["family"] != "encoder":
+        return [f"Linear family: {linear}."]
+    e, base = model["encoder"], model["encoder"]["base"]
+    check = e["export_check"]
+    return [f"Encoder family: {e['encoder_weight']:g} x a fine-tuned sentence encoder's probabilities + "
+            f"{1 - e['encoder_weight']:g} x the linear model's ({linear}).", "",
+            f"- encoder: {base['name']} (from the package {base['package']} {base['package_version']}, weights "
+            f"sha256 `{base['weights_sha256'][:16]}…`; its licence is in the bundle: "
+            f"{', '.join('ENCODER_' + n for n in base['licence_files']) or 'none shipped'}), mean pooling and a "
+            f"linear head, fine-tuned end to end: {e['epochs']} epochs, learning rate {e['learning_rate']:g}, "
+            f"batch {e['batch_size']}, {e['max_tokens']} tokens, seed {e['seed']}, label_sigma {e['label_sigma']:g}, "
+            f"{e['fine_tune_seconds']:,.0f} s;",
+            f"- served by onnxruntime ({'int8' if e['quantized'] else 'fp32'}, {e['onnx_bytes'] / 1e6:.1f} MB, "
+            f"sha256 `{e['onnx_sha256'][:16]}…`), no torch: on {check['texts']:,} test tweets it gives the trained "
+            f"network's label for {check['label_agreement']:.1%} (probabilities within "
+            f"{check['max_probability_difference']:.3f})."]
+
+
 def render_card(manifest: dict, ci: dict, checks: list, errors: pd.DataFrame, source_info: dict) -> str:
     lab, abl = manifest["params"]["labels"], manifest["ablation"]
     failed = [c for c in checks if not c.passed]
@@ -121,6 +144,7 @@ def render_card(manifest: dict, ci: dict, checks: list, errors: pd.DataFrame, so
         "- languages other than English, long documents, sarcasm-heavy or domain-specific text (medical, "
         "financial) unlike 2010s public tweets;",
         "- reading the probabilities as calibrated risk scores without checking calibration on your data.", "",
+        "## Model", "", *_model_section(manifest), "",
         "## Training data", "", *_data_section(manifest, source_info), "",
         "## Label definition", "",
         f"Each tweet's mean crowd rating in [{lab['rating_min']:g}, {lab['rating_max']:g}]: below "

@@ -9,7 +9,8 @@ from __future__ import annotations
 from tweetops.model import LABELS
 
 NAMES = {"macro_f1": "macro-F1", "accuracy": "accuracy", "majority_class": "majority class",
-         "supervised_only": "same model without pseudo-labels", "vader_compound": "VADER compound rule"}
+         "supervised_only": "same model without pseudo-labels", "vader_compound": "VADER compound rule",
+         "linear_model": "the linear half alone"}
 METRIC_HEADER = ["macro-F1", "accuracy", *(f"F1 {label}" for label in LABELS)]
 
 
