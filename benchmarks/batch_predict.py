@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--row-group-size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs (the median is reported)")
     parser.add_argument("--model", default=str(ROOT / "models" / "champion"))
+    parser.add_argument("--name", default="batch_predict", help="results file name (batch_predict-encoder, ...)")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="tweetops-bench-batch-") as folder:
@@ -89,7 +90,7 @@ def main() -> None:
               "runs": runs, "median": median_run(runs), "machine": machine(),
               "command": " ".join(["python benchmarks/batch_predict.py", *sys.argv[1:]]),
               "targets": {"ratio": TARGET_RATIO, "peak_rss_mb": TARGET_RSS_MB}}
-    json_path, md_path = write_results("batch_predict", result, render(result))
+    json_path, md_path = write_results(args.name, result, render(result))
     m = result["median"]
     print(f"ratio to floor {m['ratio_wall']:.3f} (loop {m['ratio_loop']:.3f}), peak RSS {m['peak_rss_mb']:.0f} MB"
           f" -> {md_path}")

@@ -1,81 +1,193 @@
-"""Model quality: mean macro-F1 over 5 stratified 80/20 splits of the bundled tweets, full labels.
+"""Model quality: both model families side by side with VADER, per class and out of domain.
 
-The project's model (as params.yaml configures it, trained with model_training's row weights)
-side by side with its peers on the same splits: VADER's compound rule, word+char TF-IDF with
-logistic regression (no lexicon), and the majority class. Everything is fitted on each split's
-training part only.
+In domain: 5 stratified 80/20 splits of the bundled tweets, full labels; every model is fitted on each
+split's training part only (the linear family with model_training's row weights, the encoder family with
+the same code the pipeline runs: fine-tuned, exported to ONNX, quantised, blended). Out of domain: each
+split's models score the three non-tweet sets of data/drift (never used for training or for choosing
+anything); the tables give the mean over the 5 split models. Peers: VADER's compound rule, word+char
+TF-IDF with logistic regression (no lexicon), the majority class.
 
-    .venv/bin/python benchmarks/quality.py
+    .venv/bin/python benchmarks/quality.py                       # both families (the encoder: ~35 min on 2 cores)
+    .venv/bin/python benchmarks/quality.py --families linear     # seconds
+    .venv/bin/python benchmarks/quality.py --encoder label_sigma=0.3 --out /tmp/q   # try an encoder setting
+
+Each split's probabilities are cached under --cache by model and setting, so a rerun only trains what changed.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.pipeline import Pipeline
 
-from tweetops.settings import limit_threads
-from tweetops.settings import load_config
-from tweetops.pipeline.data_preparation import label_from_rating
-from tweetops.release.evaluation import evaluate, vader_labels
-from tweetops.model.builder import build_features
-from tweetops.model.lexicon import compound
-from tweetops.model_training import assemble, boundary_weights, make_classifier
 from tweetops.io.tables import open_table
+from tweetops.model import LABELS
+from tweetops.model.builder import assemble, build_features, make_classifier
+from tweetops.model.lexicon import compound
+from tweetops.pipeline.data_preparation import label_from_rating
+from tweetops.pipeline.model_training import boundary_weights
+from tweetops.release.evaluation import evaluate, vader_labels
+from tweetops.settings import limit_threads, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
+OUT_OF_DOMAIN = {"Amazon": "amazonReviewSnippets", "movie": "movieReviewSnippets", "NYT": "nytEditorialSnippets"}
+VADER = "VADER compound (±0.05)"
+FAMILIES = {"linear": "linear family (today's default)", "encoder": "encoder family (MiniLM fine-tuned + linear)"}
 
 
-def models(config) -> dict:
-    p = config.params
-    no_lexicon = dataclasses.replace(p.features, lexicon=False)
-    return {
-        "tweetops model": lambda: assemble(config, build_features(p.features), make_classifier(p.training)),
-        "TF-IDF + logistic regression (no lexicon)": lambda: assemble(config, build_features(no_lexicon),
-                                                                      make_classifier(p.training)),
-        "majority class": lambda: DummyClassifier(strategy="most_frequent"),
+@dataclasses.dataclass(frozen=True)
+class Labelled:
+    texts: list[str]
+    y: np.ndarray
+    rating: np.ndarray
+
+
+def read(path: Path, params) -> Labelled:
+    table = open_table(path.read_bytes(), "tsv", str(path), ["id", "rating", "text"]).frame()
+    rating = pd.to_numeric(table["rating"])
+    return Labelled(table["text"].tolist(), label_from_rating(rating, params.labels).to_numpy(object),
+                    rating.to_numpy(float))
+
+
+def setting_key(name: str, params) -> str:
+    """What a cached split result depends on: the model's name and the params that shape it."""
+    relevant = {"preprocessing": params.preprocessing, "features": params.features, "training": params.training,
+                "labels": params.labels}
+    if name == "encoder":
+        relevant["encoder"] = params.model.encoder
+    text = json.dumps({k: v.model_dump() for k, v in relevant.items()}, sort_keys=True)
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def fit_split(params, data: Labelled, train: np.ndarray, weights: np.ndarray, families: list[str],
+              evaluate_on: dict[str, list[str]], cache: Path, k: int) -> dict[str, dict[str, np.ndarray]]:
+    """name -> {set name -> probabilities} for this split's models (cached by model and setting)."""
+    texts = [data.texts[i] for i in train]
+    no_lexicon = params.features.model_copy(update={"lexicon": False})
+    linear = None
+
+    def fit_linear(features):
+        return assemble(params, build_features(features), make_classifier(params.training)).fit(
+            texts, data.y[train], classifier__sample_weight=weights[train])
+
+    makers = {
+        "linear": lambda: fit_linear(params.features),
+        "TF-IDF + logistic regression (no lexicon)": lambda: fit_linear(no_lexicon),
+        "majority class": lambda: DummyClassifier(strategy="most_frequent").fit(texts, data.y[train]),
     }
+    out = {}
+    for name in [*families, "TF-IDF + logistic regression (no lexicon)", "majority class"]:
+        path = cache / f"{setting_key(name, params)}-split{k}.npz"
+        if path.exists():
+            out[name] = dict(np.load(path))
+            continue
+        if name == "encoder":
+            from tweetops.model.encoder_training import train_blend
+            linear = linear or makers["linear"]()
+            with tempfile.TemporaryDirectory() as work:
+                model, _, _ = train_blend(params, texts, data.y[train], data.rating[train], weights[train], linear,
+                                          Path(work), evaluate_on["test"][:200])
+        else:
+            model = makers[name]()
+            if name == "linear":
+                linear = model
+        out[name] = {where: model.predict_proba(batch) for where, batch in evaluate_on.items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **out[name])
+    return out
+
+
+def report(result: dict) -> str:
+    names = sorted(result["in_domain"], key=lambda n: -np.mean(result["in_domain"][n]["macro_f1"]))
+    lines = ["## In domain: 5 splits of the bundled tweets", "",
+             "| model | mean macro-F1 | std | per split |", "|---|---:|---:|---|"]
+    for name in names:
+        f1 = result["in_domain"][name]["macro_f1"]
+        lines.append(f"| {name} | {np.mean(f1):.4f} | {np.std(f1):.4f} | {', '.join(f'{s:.3f}' for s in f1)} |")
+    lines += ["", "## Per class: mean F1 over the splits, and the smallest margin over VADER on any split", "",
+              "| model | " + " | ".join(LABELS) + " | " + " | ".join(f"{c} min margin" for c in LABELS) + " |",
+              "|---|" + "---:|" * (2 * len(LABELS))]
+    vader = result["in_domain"][VADER]["per_class"]
+    for name in names:
+        per = result["in_domain"][name]["per_class"]
+        means = [f"{np.mean(per[c]):.3f}" for c in LABELS]
+        margins = [f"{min(np.subtract(per[c], vader[c])):+.3f}" for c in LABELS]
+        lines.append(f"| {name} | " + " | ".join(means + (margins if name != VADER else ["", "", ""])) + " |")
+    sets = list(OUT_OF_DOMAIN)
+    lines += ["", "## Out of domain: macro-F1 on data/drift (mean of the 5 split models), and the margin over VADER",
+              "", "| model | " + " | ".join(sets) + " | " + " | ".join(f"{s} vs VADER" for s in sets) + " |",
+              "|---|" + "---:|" * (2 * len(sets))]
+    ood_vader = result["out_of_domain"][VADER]
+    for name in names:
+        ood = result["out_of_domain"][name]
+        cells = [f"{np.mean(ood[s]):.3f}" for s in sets]
+        margins = [f"{np.mean(ood[s]) - np.mean(ood_vader[s]):+.3f}" for s in sets] if name != VADER else [""] * 3
+        lines.append(f"| {name} | " + " | ".join(cells + margins) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--families", default="linear,encoder", help="comma-separated: linear, encoder")
+    parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
+                        help="an encoder setting instead of params.yaml's (model.encoder.KEY)")
+    parser.add_argument("--cache", default=str(ROOT / "benchmarks" / ".cache" / "quality"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quality"))
     args = parser.parse_args()
     limit_threads()
     config = load_config(ROOT / "params.yaml")
-    raw = (ROOT / config.params.data.source).read_bytes()
-    table = open_table(raw, "tsv", "the bundled tweets", config.params.data.tsv_columns).frame()
-    texts = table["text"].tolist()
-    rating = pd.to_numeric(table["rating"])
-    y = label_from_rating(rating, config.params.labels).to_numpy(object)
-    weights = boundary_weights(rating, config.params.training, config.params.labels)
-    vader = vader_labels(compound(texts))
-    scores: dict[str, list[float]] = {}
+    params = config.params
+    if args.encoder:
+        changes = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.encoder)}
+        params = params.model_copy(update={"model": params.model.model_copy(
+            update={"encoder": params.model.encoder.model_validate({**params.model.encoder.model_dump(), **changes})})})
+    families = [f.strip() for f in args.families.split(",")]
+    data = read(ROOT / params.data.source, params)
+    weights = boundary_weights(data.rating, params.training, params.labels)
+    vader = vader_labels(compound(data.texts))
+    ood = {name: read(ROOT / "data" / "drift" / f"{stem}_GroundTruth.txt", params)
+           for name, stem in OUT_OF_DOMAIN.items()}
+    ood_vader = {name: vader_labels(compound(d.texts)) for name, d in ood.items()}
+    named = {f: FAMILIES[f] for f in families}
+    in_domain: dict = {}
+    out_of_domain: dict = {}
+
+    def record(name, y_test, predicted_test, predicted_ood):
+        s = evaluate(y_test, predicted_test)
+        entry = in_domain.setdefault(name, {"macro_f1": [], "per_class": {c: [] for c in LABELS}})
+        entry["macro_f1"].append(s["macro_f1"])
+        for c in LABELS:
+            entry["per_class"][c].append(s["per_class"][c]["f1"])
+        for where, predicted in predicted_ood.items():
+            scored = evaluate(ood[where].y, predicted)["macro_f1"]
+            out_of_domain.setdefault(name, {}).setdefault(where, []).append(scored)
+
     splitter = StratifiedShuffleSplit(n_splits=args.splits, test_size=0.2, random_state=42)
-    for train, test in splitter.split(texts, y):
-        for name, make in models(config).items():
-            model = make()
-            fit_params = {"classifier__sample_weight": weights[train]} if isinstance(model, Pipeline) else {}
-            model.fit([texts[i] for i in train], y[train], **fit_params)
-            scores.setdefault(name, []).append(evaluate(y[test], model.predict([texts[i] for i in test]))["macro_f1"])
-        scores.setdefault("VADER compound (±0.05)", []).append(evaluate(y[test], vader[test])["macro_f1"])
-        print({k: round(v[-1], 4) for k, v in scores.items()}, flush=True)
-    result = {name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "splits": v} for name, v in scores.items()}
-    lines = ["| model | mean macro-F1 | std | per split |", "|---|---:|---:|---|"]
-    for name, r in sorted(result.items(), key=lambda kv: -kv[1]["mean"]):
-        lines.append(f"| {name} | {r['mean']:.4f} | {r['std']:.4f} | {', '.join(f'{s:.3f}' for s in r['splits'])} |")
+    for k, (train, test) in enumerate(splitter.split(data.texts, data.y)):
+        evaluate_on = {"test": [data.texts[i] for i in test], **{name: d.texts for name, d in ood.items()}}
+        fitted = fit_split(params, data, train, weights, families, evaluate_on, Path(args.cache), k)
+        for name, proba in fitted.items():
+            labels = {where: np.array(LABELS, dtype=object)[p.argmax(axis=1)] for where, p in proba.items()}
+            record(named.get(name, name), data.y[test], labels.pop("test"), labels)
+        record(VADER, data.y[test], vader[test], ood_vader)
+        print(f"split {k}: " + ", ".join(f"{n} {v['macro_f1'][-1]:.4f}" for n, v in in_domain.items()), flush=True)
+    result = {"encoder_settings": params.model.encoder.model_dump() if "encoder" in families else None,
+              "in_domain": in_domain, "out_of_domain": out_of_domain}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = report(result)
+    out.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ concurrency 8 and its ratio to the floor. Each point is the median of --runs run
     .venv/bin/python benchmarks/serving.py                      # ~6 minutes
     .venv/bin/python benchmarks/serving.py --duration 3 --runs 1 --targets tweetops naive
     .venv/bin/python benchmarks/serving.py --targets tweetops --baseline HEAD~3   # a change's cost
+    .venv/bin/python benchmarks/serving.py --model models/RUN_ID --name serving-encoder   # the encoder family
 
 --baseline REF adds `tweetops serve` as of the commit REF (a git worktree, run with this venv) to the
 same run, so a change's cost is read as a ratio rather than across runs on these shared cores.
@@ -44,7 +45,8 @@ os.environ.update(ONE_THREAD)  # the floor's processes and every server: one BLA
 API_KEY = "benchmark-key"
 MLSERVER_VENV = Path("/tmp/tweetops-mlserver-venv")
 MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22"]
-MODEL_LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "joblib", "vaderSentiment", "PyYAML")
+MODEL_LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "joblib", "vaderSentiment", "PyYAML", "onnxruntime",
+                   "tokenizers")  # the encoder family's bundle needs the last two
 BATCH = 100
 MAX_REQUESTS = 500_000  # the Python client's bound on one load, besides its duration
 
@@ -323,6 +325,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "models" / "champion"))
     parser.add_argument("--mlserver-venv", default=str(MLSERVER_VENV))
     parser.add_argument("--baseline", metavar="REF", help="also serve the commit REF, in the same run")
+    parser.add_argument("--name", default="serving", help="results file name (e.g. serving-encoder for that family)")
     args = parser.parse_args()
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "python"
@@ -362,7 +365,7 @@ def main() -> None:
         now, before = servers["tweetops"], servers[f"tweetops@{args.baseline}"]
         result["ratios"][f"tweetops/tweetops@{args.baseline} single req/s"] = now["single_rps"] / before["single_rps"]
         result["ratios"][f"tweetops/tweetops@{args.baseline} p99"] = now["single_p99_ms"] / before["single_p99_ms"]
-    name = f"serving-vs-{re.sub(r'[^A-Za-z0-9.]+', '-', args.baseline)}" if args.baseline else "serving"
+    name = f"{args.name}-vs-{re.sub(r'[^A-Za-z0-9.]+', '-', args.baseline)}" if args.baseline else args.name
     json_path, md_path = write_results(name, result, render(result))
     print(render(result))
     print(f"written: {json_path}, {md_path}")

@@ -103,10 +103,13 @@ def test_the_rules_refuse_min_instances_above_max_instances_and_nothing_else(sag
             assert accepted == (lo <= hi), values
 
 
-def measured_single_requests_per_second() -> list[int]:
-    """The tweetops API's `single req/s (c=8)` in every serving benchmark result (not the floor's)."""
+def measured_single_requests_per_second(family: str = "linear") -> list[int]:
+    """The tweetops API's `single req/s (c=8)` in every serving benchmark result of a model family (not the
+    floor's): serving-encoder*.md for the encoder family, the other serving*.md for the linear one."""
     found = []
     for path in sorted((ROOT / "benchmarks" / "results").glob("serving*.md")):
+        if path.name.startswith("serving-encoder") != (family == "encoder"):
+            continue
         for line in path.read_text(encoding="utf-8").splitlines():
             cells = [c.strip() for c in line.strip("|").split("|")]
             if cells[0] == "tweetops":
@@ -128,6 +131,10 @@ def test_scaling_policy_tracks_invocations_per_instance_with_headroom_below_the_
     assert len(measured) >= 3, measured
     target = sagemaker["Parameters"]["TargetInvocationsPerInstance"]["Default"]
     assert 0 < target <= 0.5 * min(measured) * 60
+    # The value the template's comment gives for the encoder family's bundles, against that family's runs.
+    (quoted,) = re.findall(r"TargetInvocationsPerInstance=(\d+)", (ROOT / "infra" / "sagemaker.yaml").read_text())
+    encoder = measured_single_requests_per_second("encoder")
+    assert encoder and 0 < int(quoted) <= 0.5 * min(encoder) * 60
 
 
 # ---- CloudWatch alarms mirroring the Prometheus alerts ----
