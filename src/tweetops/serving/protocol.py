@@ -29,13 +29,22 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._deadline: asyncio.TimerHandle | None = None
-            self._await_request()
+            self._between_requests = True
+            self._next_request()
+            self._arm_deadline()
 
-        def _await_request(self) -> None:
+        def _next_request(self) -> None:
+            """The bytes from here on belong to the next request: count its headers afresh.
+
+            Driven by the parser (a request's end), never by the response's: an app may answer before
+            the request's body has all arrived (uvicorn then discards the rest), and a count restarted
+            at that answer would take the rest of the body for the next request's headers."""
             self._header_bytes = 0
             self._header_count = 0
             self._reading_headers = True
             self._refusal: str | None = None
+
+        def _arm_deadline(self) -> None:
             self._cancel_deadline()
             self._deadline = self.loop.call_later(read_timeout, self._too_slow)
 
@@ -76,14 +85,22 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             self._reading_headers = False
             super().on_headers_complete()
 
+        def on_message_begin(self) -> None:
+            self._between_requests = False
+            super().on_message_begin()
+
         def on_message_complete(self) -> None:
             self._cancel_deadline()
+            self._between_requests = True
+            self._next_request()
+            if self.cycle.response_complete and not self.transport.is_closing():
+                self._arm_deadline()  # answered before its body ended: the next request's time starts now
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._await_request()
+            if self._between_requests and not self.transport.is_closing():
+                self._arm_deadline()
 
         def send_400_response(self, msg: str) -> None:
             if self._refusal:  # the parser stopped because a callback above refused the headers
