@@ -85,20 +85,57 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants now (Linux /proc)."""
-    total, stack = 0, [pid]
+def _tree(pid: int):
+    """A process and all its descendants, as /proc folders (Linux); a process that ended meanwhile is skipped."""
+    stack = [pid]
     while stack:
         current = stack.pop()
         try:
-            with open(f"/proc/{current}/status") as handle:
-                total += next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as handle:
                     stack.extend(int(child) for child in handle.read().split())
+        except OSError:
+            continue
+        yield f"/proc/{current}"
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants now."""
+    total = 0
+    for folder in _tree(pid):
+        try:
+            with open(f"{folder}/status") as handle:
+                total += next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
         except (OSError, StopIteration):
-            continue  # the process ended meanwhile
+            continue
     return total / 1024
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and all its descendants have used so far."""
+    ticks = 0
+    for folder in _tree(pid):
+        try:
+            with open(f"{folder}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, timeout: float = 120.0, window: float = 0.3, busy: float = 0.1) -> None:
+    """Return once a process tree uses under `busy` of a core over `window` seconds: a server still working
+    through requests its last load queued (a batch of 100 encoder texts takes ~0.4 s) would otherwise eat
+    into the next load's cores and latencies, whichever server that load is measuring."""
+    deadline, used = time.monotonic() + timeout, tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = tree_cpu_seconds(pid)
+        if now - used < busy * window:
+            return
+        used = now
+    raise SystemExit(f"process {pid} stayed busy for {timeout:.0f} s after its load ended")
 
 
 class PeakRss:

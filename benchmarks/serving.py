@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import (ONE_THREAD, ROOT, PeakRss, baseline_source, free_port, machine, median_run, resampled_tweets,
-                    write_results)
+                    wait_idle, write_results)
 
 os.environ.update(ONE_THREAD)  # the floor's processes and every server: one BLAS thread per process
 
@@ -230,14 +230,17 @@ def measure(chosen: list[Target], args, bodies: dict, work: Path) -> dict[str, l
             print(f"{target.name} ...", flush=True)
             processes[target.name] = start(target, work / f"{target.name}.log")
             singles, batches = bodies[target.name]
-            load(int(target.env["PORT"]), target.single_path, target.headers, singles, args.connections, 2, work)
-            load(int(target.env["PORT"]), target.batch_path, target.headers, batches, args.connections, 2, work)
+            for path, some in ((target.single_path, singles), (target.batch_path, batches)):
+                load(int(target.env["PORT"]), path, target.headers, some, args.connections, 2, work)
+                wait_idle(processes[target.name].pid)
             rss[target.name] = PeakRss(processes[target.name].pid).__enter__()
         for _ in range(args.runs):
             for target in chosen:
                 port, (singles, batches) = int(target.env["PORT"]), bodies[target.name]
                 one = load(port, target.single_path, target.headers, singles, args.connections, args.duration, work)
+                wait_idle(processes[target.name].pid)  # requests the load left queued are not the next one's
                 many = load(port, target.batch_path, target.headers, batches, args.connections, args.duration, work)
+                wait_idle(processes[target.name].pid)
                 if one["errors"] or many["errors"]:
                     raise SystemExit(f"{target.name} answered with errors ({one['errors']}, {many['errors']}); "
                                      f"see {work / (target.name + '.log')}")
