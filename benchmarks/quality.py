@@ -10,6 +10,8 @@ TF-IDF with logistic regression (no lexicon), the majority class.
     .venv/bin/python benchmarks/quality.py                       # both families (the encoder: ~35 min on 2 cores)
     .venv/bin/python benchmarks/quality.py --families linear     # seconds
     .venv/bin/python benchmarks/quality.py --encoder label_sigma=0.3 --out /tmp/q   # try an encoder setting
+    .venv/bin/python benchmarks/quality.py --also-seeds 43 --out /tmp/q   # + the encoder family fine-tuned
+                                                  # with seed 43, and both averaged (a 2-model ensemble)
 
 Each split's probabilities are cached under --cache by model and setting, so a rerun only trains what changed.
 """
@@ -105,6 +107,24 @@ def fit_split(params, data: Labelled, train: np.ndarray, weights: np.ndarray, fa
     return out
 
 
+def seed_variants(params, seeds: list[int], data: Labelled, train: np.ndarray, weights: np.ndarray,
+                  evaluate_on: dict[str, list[str]], cache: Path, k: int, first: dict | None) -> dict[str, dict]:
+    """The encoder family fine-tuned with each extra seed, and the average of all of them with params' own
+    seed: what an ensemble of that many fine-tunes would score (it would cost as many encoder passes)."""
+    if not seeds:
+        return {}
+    out, members = {}, [first]
+    for seed in seeds:
+        changed = params.model.encoder.model_copy(update={"seed": seed})
+        variant = params.model_copy(update={"model": params.model.model_copy(update={"encoder": changed})})
+        members.append(fit_split(variant, data, train, weights, ["encoder"], evaluate_on, cache, k)["encoder"])
+        out[f"encoder family, seed {seed}"] = members[-1]
+    seeds_named = "+".join(str(s) for s in [params.model.encoder.seed, *seeds])
+    out[f"encoder family, seeds {seeds_named} averaged"] = {
+        where: np.mean([m[where] for m in members], axis=0) for where in first}
+    return out
+
+
 def report(result: dict) -> str:
     names = sorted(result["in_domain"], key=lambda n: -np.mean(result["in_domain"][n]["macro_f1"]))
     lines = ["## In domain: 5 splits of the bundled tweets", "",
@@ -140,6 +160,8 @@ def main() -> None:
     parser.add_argument("--families", default="linear,encoder", help="comma-separated: linear, encoder")
     parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
                         help="an encoder setting instead of params.yaml's (model.encoder.KEY)")
+    parser.add_argument("--also-seeds", default="", metavar="SEED,...",
+                        help="also fine-tune the encoder family with these seeds; report each and all averaged")
     parser.add_argument("--cache", default=str(ROOT / "benchmarks" / ".cache" / "quality"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quality"))
     args = parser.parse_args()
@@ -151,6 +173,9 @@ def main() -> None:
         params = params.model_copy(update={"model": params.model.model_copy(
             update={"encoder": params.model.encoder.model_validate({**params.model.encoder.model_dump(), **changes})})})
     families = [f.strip() for f in args.families.split(",")]
+    seeds = [int(seed) for seed in args.also_seeds.split(",") if seed.strip()]
+    if seeds and "encoder" not in families:
+        raise SystemExit("--also-seeds needs the encoder family in --families")
     data = read(ROOT / params.data.source, params)
     weights = boundary_weights(data.rating, params.training, params.labels)
     vader = vader_labels(compound(data.texts))
@@ -175,6 +200,9 @@ def main() -> None:
     for k, (train, test) in enumerate(splitter.split(data.texts, data.y)):
         evaluate_on = {"test": [data.texts[i] for i in test], **{name: d.texts for name, d in ood.items()}}
         fitted = fit_split(params, data, train, weights, families, evaluate_on, Path(args.cache), k)
+        for name, proba in seed_variants(params, seeds, data, train, weights, evaluate_on, Path(args.cache), k,
+                                         fitted.get("encoder")).items():
+            fitted[name] = proba
         for name, proba in fitted.items():
             labels = {where: np.array(LABELS, dtype=object)[p.argmax(axis=1)] for where, p in proba.items()}
             record(named.get(name, name), data.y[test], labels.pop("test"), labels)
