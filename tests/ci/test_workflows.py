@@ -105,13 +105,14 @@ def test_retrain_workflow_runs_every_step_in_order(retrain_run):
 
 
 def test_retrain_workflow_audits_what_the_image_and_training_install_before_publishing(retrain_run):
-    """pip-audit asked the OSV stand-in about every package of the image's and the training lock; the gate
-    passed (a LOW finding is listed, not blocking) and its table reached the job summary and the reports."""
+    """pip-audit asked the OSV stand-in about every package of the image's lock and both families' training
+    locks (the encoder's holds torch); the gate passed (a LOW finding is listed, not blocking) and its table
+    reached the job summary and the reports."""
     run, root = retrain_run
     assert {r.name: r.status for r in run.results}[SECURITY_GATE] == "success"
     report = json.loads((root / "reports" / RUN_ID / "pip-audit.json").read_text())
-    locked = {**image_packages(), **{n: e.version for n, e in read_lock(ROOT / "requirements-train.lock").items()
-                                     if e.applies_here()}}
+    locked = {**image_packages(), **{n: e.version for lock in ("requirements-train.lock", "requirements-encoder.lock")
+                                     for n, e in read_lock(ROOT / lock).items() if e.applies_here()}}
     assert {d["name"]: d["version"] for d in report["dependencies"]} == locked
     assert "## Vulnerability gate: passed" in run.summary
     assert "| trivy: python-pkg | openssl | 3.0.17-1~deb12u2 | CVE-2026-40001 | LOW | no fix yet | listed (below " \
