@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tweetops.errors import TweetopsError
-from tweetops.model.encoder import resolve_base
+from tweetops.model.encoder import TextTokenizer, resolve_base
 from tweetops.model.encoder_training import balanced, batches, soft_targets
-from tweetops.settings import LabelParams, build_params
+from tweetops.settings import EncoderParams, LabelParams, build_params
 
 
 def test_soft_targets_split_a_rating_between_the_classes_its_blur_reaches():
@@ -48,6 +48,7 @@ def test_balanced_weights_give_each_class_the_same_total():
     ({"encoder": {"encoder_weight": 1.5}}, "params: model.encoder.encoder_weight: Input should be less than or "
                                            "equal to 1."),
     ({"encoder": {"max_tokens": 4}}, "params: model.encoder.max_tokens: Input should be greater than or equal to 8."),
+    ({"encoder": {"seed": -1}}, "params: model.encoder.seed: Input should be greater than or equal to 0."),
 ])
 def test_a_wrong_model_setting_is_one_sentence(model, sentence):
     with pytest.raises(TweetopsError) as error:
@@ -61,8 +62,31 @@ def test_an_encoder_folder_without_its_files_or_package_is_named(tmp_path):
         resolve_base(str(tmp_path))
     assert str(error.value) == (f"the encoder folder {tmp_path} lacks model.safetensors, tokenizer.json; "
                                 "model.encoder.base in params.yaml must name a folder holding a pretrained encoder.")
-    with pytest.raises(TweetopsError, match="^the encoder's package no_such_pkg is not installed"):
-        resolve_base("package:no_such_pkg/models/x")
+    for package in ("no_such_pkg", "no_such_pkg.sub", "..", "os"):  # os is a module, not a package
+        with pytest.raises(TweetopsError, match=f"^the encoder's package {package} is not an installed package"):
+            resolve_base(f"package:{package}/models/x")
+
+
+def tokenizer(max_tokens: int = 64) -> TextTokenizer:
+    return TextTokenizer((resolve_base(EncoderParams().base) / "tokenizer.json").read_text(), max_tokens)
+
+
+def test_the_encoder_reads_emoji_as_their_words():
+    """MiniLM's vocabulary has no emoji: without this each run of them was one [UNK], which no training tweet
+    taught and which leaned positive for 😡 as for 😀."""
+    tokens = tokenizer()
+    unknown = tokens._tokenizer.token_to_id("[UNK]")
+    assert tokens.encode(["so angry 😡😡"]).ids[0].tolist() == \
+        tokens.encode(["so angry pouting face pouting face"]).ids[0].tolist()
+    # A skin tone, variation selector 16 and the zero-width joiner add nothing of their own.
+    assert tokens.encode(["👍🏽 ❤️"]).ids[0].tolist() == tokens.encode(["thumbs up red heart"]).ids[0].tolist()
+    assert unknown not in tokens.encode(["💔 👎 😀 👨‍👩‍👧"]).ids[0]
+    assert tokens.encode(["plain ascii :("]).ids[0].tolist() == tokens._tokenizer.encode("plain ascii :(").ids
+
+
+def test_a_tokenizer_that_does_not_load_is_one_sentence():
+    with pytest.raises(TweetopsError, match="^the encoder's tokenizer does not load in tokenizers: "):
+        TextTokenizer('{"model": 1}', 64)
 
 
 def test_training_the_encoder_without_torch_says_what_to_install():

