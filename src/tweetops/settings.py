@@ -105,7 +105,7 @@ class EncoderParams(Section):
     # The served probability: this share of the fine-tuned encoder's plus the rest of the linear model's.
     encoder_weight: float = Field(0.5, ge=0, le=1)
     quantize: bool = True
-    seed: int = 42
+    seed: int = Field(42, ge=0)  # numpy's generators take no negative seed
 
 
 class ModelParams(Section):

@@ -1,6 +1,7 @@
 """The encoder family built by the same pipeline: what its bundle holds, records and predicts."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -37,6 +38,9 @@ def test_the_bundle_records_the_family_the_pretrained_weights_and_how_the_export
     assert manifest["files"]["ENCODER_LICENSE"] == sha256_file(BASE / "LICENSE")
     assert manifest["files"]["ENCODER_NOTICE"] == sha256_file(BASE / "NOTICE")
     assert "Apache License" in (encoder_bundle / "ENCODER_LICENSE").read_text()
+    # What runs the graph and the tokenizer is recorded: their kernels and formats change between versions.
+    for library in ("onnxruntime", "tokenizers"):
+        assert manifest["libraries"][library] == importlib.metadata.version(library)
     # The linear half is scored on the same test rows, beside the baselines the gate reads.
     assert set(manifest["baselines"]) == {"majority_class", "supervised_only", "vader_compound", "linear_model"}
 

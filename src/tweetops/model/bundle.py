@@ -37,7 +37,9 @@ SIGNATURE_FILE = "manifest.sig"
 CARD_FILE = "model_card.md"
 REFERENCE_FILE = "reference.parquet"
 SEAL = (MANIFEST_FILE, CHECKSUM_FILE, SIGNATURE_FILE)  # the files that describe the others
-LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "vaderSentiment")
+# What a bundle's model needs to load and answer the same: recorded in its manifest, pinned for MLflow.
+# The last two run the encoder family's graph and tokenizer (int8 kernels and tokenizer formats move).
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "vaderSentiment", "onnxruntime", "tokenizers")
 RETRAIN = "retrain it with `tweetops run` (or `make run`)"
 
 

@@ -192,6 +192,13 @@ def base_provenance(base: Path) -> dict:
             "licence_files": [name for name in ("LICENSE", "NOTICE") if (base / name).is_file()]}
 
 
+def check_can_train(p: EncoderParams, root: Path | None = None) -> Path:
+    """The pretrained encoder's folder, once torch imports: a stage calls it before any fitting, so a
+    missing package or folder is one sentence at once, not after the linear half is fitted."""
+    _torch()
+    return resolve_base(p.base, root)
+
+
 def train_blend(params, texts: list[str], y: np.ndarray, rating: np.ndarray, weight: np.ndarray, linear,
                 workdir: Path, check_texts: list[str], root: Path | None = None):
     """The encoder family's model: fine-tune on the linear model's training rows, export, and blend.

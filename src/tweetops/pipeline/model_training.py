@@ -26,7 +26,7 @@ from tweetops.io.files import read_json, write_json, write_parquet
 from tweetops.logs import timed
 from tweetops.model import LABELS
 from tweetops.model.builder import assemble, make_classifier
-from tweetops.model.encoder_training import train_blend
+from tweetops.model.encoder_training import check_can_train, train_blend
 from tweetops.model.bundle import CARD_FILE, REFERENCE_FILE, git_commit, save_bundle
 from tweetops.model.lexicon import compound
 from tweetops.pipeline.options import stage_main
@@ -152,6 +152,8 @@ def stage(run: Run) -> dict:
         raise TweetopsError(f"{final} exists already, and a bundle is never rewritten (its digest is what a registry "
                             "publishes); start a new run from data_ingestion, or delete that folder if it was never "
                             "published.")
+    if run.params.model.family == "encoder":
+        check_can_train(run.params.model.encoder, catalog.root)
     d = load_inputs(catalog)
     train, test, X, X_test = d["train"], d["test"], d["X_train"], d["X_test"]
 

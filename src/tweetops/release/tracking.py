@@ -21,7 +21,7 @@ from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
 from tweetops.io.files import write_json
 from tweetops.model import LABELS
-from tweetops.model.bundle import load_manifest
+from tweetops.model.bundle import LIBRARIES, load_manifest
 from tweetops.settings import Params, TrackingParams, environment
 
 log = logging.getLogger("tweetops.tracking")
@@ -29,8 +29,6 @@ log = logging.getLogger("tweetops.tracking")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 MODEL_ARTIFACT = "model"
 PYFUNC_SOURCE = Path(__file__).with_name("mlflow_model.py")  # logged as code, not pickled
-# The pyfunc wrapper needs only what loads the bundle; listing them skips MLflow's slow inference.
-PIP_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "vaderSentiment")
 
 
 def mlflow_installed() -> bool:
@@ -141,8 +139,9 @@ def log_run(tracking: Tracking, manifest: dict, bundle: Path, reports: Path) -> 
                              "data_sha256": manifest["data"]["sha256"],
                              "gate.decision": "promote" if manifest["gate"]["promote"] else "keep"})
             mlflow.log_artifacts(str(reports), "reports")
+            # The pyfunc wrapper needs only what loads the bundle; listing it skips MLflow's slow inference.
             info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, python_model=str(PYFUNC_SOURCE),
-                                           artifacts={"bundle": str(bundle)}, pip_requirements=list(PIP_REQUIREMENTS))
+                                           artifacts={"bundle": str(bundle)}, pip_requirements=list(LIBRARIES))
     log.info("logged run %s to MLflow %s (experiment %s)", manifest["run_id"], tracking.uri, tracking.experiment)
     return {"mlflow_run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": tracking.uri}
 
