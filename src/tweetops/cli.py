@@ -161,10 +161,17 @@ def cmd_model_path(args) -> int:
 def cmd_batch(args) -> int:
     import json
 
+    from tweetops.errors import TweetopsError
     from tweetops.serving import batch
 
-    print(json.dumps(batch.run(args.input, args.output, text_column=args.text_column, chunk_size=args.chunk_size,
-                               model_dir=args.model)))
+    summary = batch.run(args.input, args.output, text_column=args.text_column, chunk_size=args.chunk_size,
+                        model_dir=args.model)
+    print(json.dumps(summary))
+    if summary["rows_in"] and summary["rows_flagged"] == summary["rows_in"]:
+        # Rows are kept, flagged, whatever happens; but a shard that predicted nothing is a failed job (a wrong
+        # format or column, most likely), which AWS Batch and CI must see.
+        raise TweetopsError(f"every one of the {summary['rows_in']:,} rows was flagged and none predicted (see the "
+                            f"error column of {summary['output']}); check the input's format and --text-column.")
     return 0
 
 

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from tweetops import cli
@@ -122,3 +123,18 @@ def test_an_unwritable_output_folder_is_refused_before_the_model_loads(tmp_path,
     assert done.stderr.splitlines() == [f"error: cannot write the output {locked / 'out.csv'}: {locked} is not "
                                         "writable (permission denied); choose another --output."]
     assert files_in(locked) == []
+
+
+def test_a_shard_that_predicted_nothing_fails_and_still_writes_every_row_flagged(capsys, tmp_path, model_dir):
+    """Fault: a one-column TSV with a header, where the archive's TSV (id, rating, text) is expected. Each
+    row alone is merely flagged; all of them flagged is a failed job, which AWS Batch and CI must see."""
+    source, out = tmp_path / "tweets.tsv", tmp_path / "out.csv"
+    source.write_text("text\nwhat a lovely day\nthis is awful\n")
+    code = cli.main(["batch-predict", "--input", str(source), "--output", str(out), "--model", str(model_dir)])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: every one of the 3 rows was flagged and none predicted (see the error column of {out}); "
+        "check the input's format and --text-column.")
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(written) == 3 and written["label"].eq("").all()
+    assert written["error"].str.contains("wrong number of fields").all()
