@@ -31,7 +31,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from tweetops.io.tables import open_table
-from tweetops.model import LABELS
+from tweetops.model import LABELS, predicted_labels
 from tweetops.model.builder import assemble, build_features, make_classifier
 from tweetops.model.lexicon import compound
 from tweetops.pipeline.data_preparation import label_from_rating
@@ -107,6 +107,12 @@ def fit_split(params, data: Labelled, train: np.ndarray, weights: np.ndarray, fa
     return out
 
 
+def with_encoder(params, changes: dict):
+    """params with some of model.encoder's settings changed, validated as params.yaml's are."""
+    encoder = params.model.encoder.model_validate({**params.model.encoder.model_dump(), **changes})
+    return params.model_copy(update={"model": params.model.model_copy(update={"encoder": encoder})})
+
+
 def seed_variants(params, seeds: list[int], data: Labelled, train: np.ndarray, weights: np.ndarray,
                   evaluate_on: dict[str, list[str]], cache: Path, k: int, first: dict | None) -> dict[str, dict]:
     """The encoder family fine-tuned with each extra seed, and the average of all of them with params' own
@@ -115,8 +121,7 @@ def seed_variants(params, seeds: list[int], data: Labelled, train: np.ndarray, w
         return {}
     out, members = {}, [first]
     for seed in seeds:
-        changed = params.model.encoder.model_copy(update={"seed": seed})
-        variant = params.model_copy(update={"model": params.model.model_copy(update={"encoder": changed})})
+        variant = with_encoder(params, {"seed": seed})
         members.append(fit_split(variant, data, train, weights, ["encoder"], evaluate_on, cache, k)["encoder"])
         out[f"encoder family, seed {seed}"] = members[-1]
     seeds_named = "+".join(str(s) for s in [params.model.encoder.seed, *seeds])
@@ -170,8 +175,7 @@ def main() -> None:
     params = config.params
     if args.encoder:
         changes = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.encoder)}
-        params = params.model_copy(update={"model": params.model.model_copy(
-            update={"encoder": params.model.encoder.model_validate({**params.model.encoder.model_dump(), **changes})})})
+        params = with_encoder(params, changes)
     families = [f.strip() for f in args.families.split(",")]
     seeds = [int(seed) for seed in args.also_seeds.split(",") if seed.strip()]
     if seeds and "encoder" not in families:
@@ -204,7 +208,7 @@ def main() -> None:
                                          fitted.get("encoder")).items():
             fitted[name] = proba
         for name, proba in fitted.items():
-            labels = {where: np.array(LABELS, dtype=object)[p.argmax(axis=1)] for where, p in proba.items()}
+            labels = {where: predicted_labels(p) for where, p in proba.items()}
             record(named.get(name, name), data.y[test], labels.pop("test"), labels)
         record(VADER, data.y[test], vader[test], ood_vader)
         print(f"split {k}: " + ", ".join(f"{n} {v['macro_f1'][-1]:.4f}" for n, v in in_domain.items()), flush=True)

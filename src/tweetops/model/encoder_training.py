@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
+from sklearn.utils.class_weight import compute_sample_weight
 
 from tweetops.errors import TweetopsError
 from tweetops.io.files import sha256_file
@@ -62,9 +63,7 @@ def _network(base: Path):
 
 def balanced(y: np.ndarray) -> np.ndarray:
     """sklearn's class_weight="balanced", per row."""
-    classes, counts = np.unique(y, return_counts=True)
-    per_class = dict(zip(classes, len(y) / (len(classes) * counts)))
-    return np.array([per_class[label] for label in y])
+    return compute_sample_weight("balanced", y)
 
 
 def batches(lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -220,7 +220,7 @@ def fast_predict_proba(model: Pipeline, texts: list[str]) -> np.ndarray:
     tests/model/test_inference.py and tests/model/test_fast_path.py check both equal
     model.predict_proba exactly.
     """
-    if not isinstance(model, Pipeline):  # the encoder family's blend runs this on its linear half
+    if not isinstance(model, Pipeline):  # the encoder family's blend: it answers itself, and sends its linear half here
         return model.predict_proba(texts)
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         compiled = compiled_model(model)

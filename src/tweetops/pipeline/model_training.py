@@ -24,7 +24,7 @@ from tweetops.catalog import Catalog
 from tweetops.errors import TweetopsError
 from tweetops.io.files import read_json, write_json, write_parquet
 from tweetops.logs import timed
-from tweetops.model import LABELS
+from tweetops.model import LABELS, predicted_labels
 from tweetops.model.builder import assemble, make_classifier
 from tweetops.model.encoder_training import check_can_train, train_blend
 from tweetops.model.bundle import CARD_FILE, REFERENCE_FILE, git_commit, save_bundle
@@ -40,7 +40,6 @@ from tweetops.settings import LabelParams, MonitoringParams, TrainingParams
 
 log = logging.getLogger("tweetops.model_training")
 SKEW_CHECK_ROWS = 5000
-LABELS_ARRAY = np.array(LABELS, dtype=object)
 
 
 def fit(p: TrainingParams, X, targets: "TrainingRows", rows: np.ndarray) -> LogisticRegression:
@@ -181,7 +180,7 @@ def stage(run: Run) -> dict:
     family = {"family": run.params.model.family}
     licences = {}
     if run.params.model.family == "encoder":
-        rivals["linear_model"] = evaluate(test["label"].to_numpy(object), LABELS_ARRAY[served.argmax(axis=1)])
+        rivals["linear_model"] = evaluate(test["label"].to_numpy(object), predicted_labels(served))
         fitted = np.concatenate([rows.gold, rows.pseudo]) if abl["used"] else rows.gold
         # An unlabelled row's rating is unknown to training (its pseudo-label is what it teaches).
         gold_rating = np.where(train["labeled"].to_numpy(bool), train["rating"].to_numpy(float), np.nan)
@@ -192,7 +191,7 @@ def stage(run: Run) -> dict:
                 test["text"].iloc[check].tolist(), catalog.root)
         served = model.predict_proba(test["text"].tolist())
 
-    metrics = evaluate(test["label"].to_numpy(object), LABELS_ARRAY[served.argmax(axis=1)])
+    metrics = evaluate(test["label"].to_numpy(object), predicted_labels(served))
     log.info("test macro-F1 %.4f (accuracy %.4f); baselines: %s", metrics["macro_f1"], metrics["accuracy"],
              ", ".join(f"{k} {v['macro_f1']:.4f}" for k, v in rivals.items()))
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from tweetops.io.files import write_text
 from tweetops.io.storage import local_path, scheme_of
-from tweetops.model import LABELS
+from tweetops.model import LABELS, predicted_labels
 from tweetops.release import render
 from tweetops.release.behaviour import Proba, run_checks
 
@@ -55,7 +55,7 @@ def bootstrap_ci(y_true, y_pred, resamples: int = RESAMPLES, seed: int = SEED, l
 
 def worst_errors(test: pd.DataFrame, probabilities: np.ndarray, k: int = 5) -> pd.DataFrame:
     """The k test tweets the model got wrong with the most confidence."""
-    predicted = np.array(LABELS, dtype=object)[probabilities.argmax(axis=1)]
+    predicted = predicted_labels(probabilities)
     frame = pd.DataFrame({"text": test["text"].to_numpy(), "label": test["label"].to_numpy(object),
                           "predicted": predicted, "confidence": probabilities.max(axis=1)})
     return frame[frame["label"] != frame["predicted"]].nlargest(k, "confidence")
@@ -176,7 +176,7 @@ def render_card(manifest: dict, ci: dict, checks: list, errors: pd.DataFrame, so
 def write_card(path: Path, manifest: dict, proba: Proba, test: pd.DataFrame, probabilities: np.ndarray,
                root: Path) -> Path:
     """Measure (bootstrap, behavioural checks, worst errors) and write the card; returns its path."""
-    predicted = np.array(LABELS, dtype=object)[probabilities.argmax(axis=1)]
+    predicted = predicted_labels(probabilities)
     ci = bootstrap_ci(test["label"].to_numpy(object), predicted)
     card = render_card(manifest, ci, run_checks(proba), worst_errors(test, probabilities),
                        provenance(manifest["data"]["source"], root))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from tweetops.errors import TweetopsError
 from tweetops.io.files import atomic_path, write_json, write_parquet, write_text
-from tweetops.model import LABELS
+from tweetops.model import LABELS, predicted_labels
 from tweetops.model.bundle import verify_bundle
 from tweetops.release import render
 
@@ -64,7 +64,7 @@ def render_summary(manifest: dict) -> str:
 def write_run_reports(folder: Path, manifest: dict, test: pd.DataFrame, probabilities: np.ndarray) -> list[Path]:
     folder = Path(folder)
     predictions = test[["id", "text", "label"]].copy()
-    predictions["predicted"] = np.array(LABELS, dtype=object)[probabilities.argmax(axis=1)]
+    predictions["predicted"] = predicted_labels(probabilities)
     for i, label in enumerate(LABELS):
         predictions[f"p_{label}"] = probabilities[:, i]
     metrics = {key: manifest[key] for key in ("run_id", "metrics", "baselines", "ablation", "clustering")}
