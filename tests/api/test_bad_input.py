@@ -21,6 +21,7 @@ def invalid(loc: list, msg: str, kind: str = "value_error") -> dict:
     ({"text": ""}, TEXT, EMPTY, "value_error"),
     ({"text": "   \n\t"}, TEXT, EMPTY, "value_error"),
     ({"text": "\u3000\x1c\x85"}, TEXT, EMPTY, "value_error"),  # what str.strip() removes, as the schema says
+    ({"text": "\u200b\ufeff\u2060\u00ad\x01"}, TEXT, EMPTY, "value_error"),  # invisible: nothing to classify
     ({"text": 42}, TEXT, "text must be a string, got int.", "value_error"),
     ({"text": None}, TEXT, "text must be a string, got NoneType.", "value_error"),
     ({"text": ["a"]}, TEXT, "text must be a string, got list.", "value_error"),

@@ -8,6 +8,7 @@ of those, the newest bundle whose gate promoted it is served, and the log and /h
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,10 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 # Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
+# A text of nothing but these is empty: whitespace (what str.strip() removes), control characters and invisible
+# format characters (zero-width space, byte order mark, word joiner, soft hyphen...). Only the Basic Multilingual
+# Plane's, the characters the API schema's pattern can spell as \uXXXX (serving.schemas).
+BLANK = "".join(c for c in map(chr, range(0x10000)) if c.isspace() or unicodedata.category(c) in ("Cc", "Cf"))
 
 
 class InputError(TweetopsError, ValueError):
@@ -56,7 +61,7 @@ def validate_text(text, limit: int) -> str:
     """The text itself, or an InputError saying what is wrong with it."""
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}.")
-    if not text.strip():
+    if not text.strip(BLANK):
         raise InputError("text is empty; send the tweet's words.")
     if len(text) > limit:
         raise InputError(f"text has {len(text):,} characters; the limit is {limit:,}.")

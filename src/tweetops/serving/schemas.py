@@ -10,13 +10,26 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from tweetops.model import LABELS
-from tweetops.serving.inference import Limits, validate_batch, validate_text
+from tweetops.serving.inference import BLANK, Limits, validate_batch, validate_text
 
 Label = Literal[LABELS]
 # RFC 3339, which `format: date-time` promises, and nothing looser (no bare dates, no Unix seconds, no local times).
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
-# The characters str.strip() removes, spelled out: regex `\s` means other sets in Python and in JavaScript.
-_BLANK = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _character_class(chars: str) -> str:
+    """chars as the inside of a regex character class, runs as ranges, every one spelled \\uXXXX: regex `\\s`
+    means other sets in Python and in JavaScript."""
+    codes, runs = sorted(map(ord, chars)), []
+    for code in codes:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in runs)
+
+
+_BLANK = _character_class(BLANK)  # validate_text's blank characters, NUL among them
 
 
 def _rfc3339(value):
@@ -30,9 +43,9 @@ Moment = Annotated[datetime.datetime, BeforeValidator(_rfc3339)]
 
 def text_schema(limits: Limits) -> dict:
     """validate_text's rule as JSON Schema, so schema-driven clients and the server agree on every text: a string of
-    1 to max_chars characters, no NUL, at least one that is not whitespace."""
+    1 to max_chars characters, no NUL, at least one that is not blank (whitespace, control or invisible)."""
     return {"type": "string", "minLength": 1, "maxLength": limits.max_chars,
-            "pattern": f"^[^\\u0000]*[^\\u0000{_BLANK}][^\\u0000]*$"}
+            "pattern": f"^[^\\u0000]*[^{_BLANK}][^\\u0000]*$"}
 
 
 def request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
