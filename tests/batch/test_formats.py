@@ -87,7 +87,8 @@ def odd_input(fmt: str, path):
         path.write_bytes(b'{"id": 0, "text": "what a lovely day"}\n{"id": 1, "text": "nul \\u0000 here"}\n'
                          b'{"id": 2, "text": "caf\xe9 was awful"}\n{"id": 3, "text": "lone \\udc80 surrogate"}\n'
                          b'{"id": 4, "text": "a fine end", "\\ud800": 1}\n')
-        return [None, NUL, "line 3 is not valid UTF-8.", "line 4 is not valid UTF-8.", "line 5 is not valid UTF-8."]
+        lone = "line {} has a lone surrogate (U+{}), which is not a character."
+        return [None, NUL, "line 3 is not valid UTF-8.", lone.format(4, "DC80"), lone.format(5, "D800")]
     texts = pa.array(TEXTS, type=pa.binary()).view(pa.string())  # a string column a writer did not check
     pq.write_table(pa.table({"id": list(range(len(TEXTS))), "text": texts}), path)
     return [None, NUL, "line 3 is not valid UTF-8.", "line 4 is not valid UTF-8.", None]

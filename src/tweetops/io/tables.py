@@ -97,17 +97,18 @@ class Chunk:
         return [record.get(name) for record in self.native]
 
 
-def _valid(value) -> tuple[object, bool]:
-    """(the value with lone surrogates replaced, whether it had none): they cannot be encoded as UTF-8."""
+def _surrogates_replaced(value) -> tuple[object, str | None]:
+    """(the value with lone surrogates replaced, the first one found or None): they cannot be encoded as UTF-8."""
     if isinstance(value, str):
-        return (value, True) if not _SURROGATE.search(value) else (_SURROGATE.sub("\ufffd", value), False)
+        found = _SURROGATE.search(value)
+        return (value, None) if not found else (_SURROGATE.sub("\ufffd", value), found.group())
     if isinstance(value, dict):  # a key may hold one too
-        pairs = [(_valid(k), _valid(v)) for k, v in value.items()]
-        return {k: v for (k, _), (v, _) in pairs}, all(a and b for (_, a), (_, b) in pairs)
+        pairs = [(_surrogates_replaced(k), _surrogates_replaced(v)) for k, v in value.items()]
+        return {k: v for (k, _), (v, _) in pairs}, next((a or b for (_, a), (_, b) in pairs if a or b), None)
     if isinstance(value, list):
-        items = [_valid(v) for v in value]
-        return [v for v, _ in items], all(ok for _, ok in items)
-    return value, True
+        items = [_surrogates_replaced(v) for v in value]
+        return [v for v, _ in items], next((bad for _, bad in items if bad), None)
+    return value, None
 
 
 class Reader:
@@ -279,8 +280,8 @@ class JsonlReader(_LineReader):
                 yield number, {}, "line is not a JSON object"
                 continue
             if "\\u" in text:  # an escaped lone surrogate decodes to a string no UTF-8 writer can encode
-                record, ok = _valid(record)
-                error = error or (None if ok else NOT_UTF8)
+                record, bad = _surrogates_replaced(record)
+                error = error or (bad and f"line has a lone surrogate (U+{ord(bad):04X}), which is not a character")
             yield number, record, error
 
 
