@@ -13,11 +13,12 @@ TF-IDF with logistic regression (no lexicon), the majority class.
     .venv/bin/python benchmarks/quality.py --also-seeds 43 --out /tmp/q   # + the encoder family fine-tuned
                                                   # with seed 43, and both averaged (a 2-model ensemble)
 
-Each split's probabilities are cached under --cache by model and setting, so a rerun only trains what changed.
+Each split's probabilities are cached under --cache by model, setting and code, so a rerun only trains what changed.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import hashlib
 import json
@@ -59,19 +60,35 @@ def read(path: Path, params) -> Labelled:
                     rating.to_numpy(float))
 
 
+# The code each cached result depends on (a change to a comment does not count): the linear models' features,
+# and the encoder's fine-tuning, export and inference. The encoder's cache holds the encoder alone; its blend with
+# the linear family is made here, so a change to the linear side never re-runs a fine-tune.
+CODE = {"linear": ("builder.py", "lexicon.py", "normalizer.py"),
+        "encoder": ("encoder.py", "encoder_training.py", "normalizer.py")}
+
+
+def code_fingerprint(name: str) -> str:
+    model = Path(__file__).resolve().parents[1] / "src" / "tweetops" / "model"
+    trees = [ast.dump(ast.parse((model / file).read_text(encoding="utf-8"))) for file in CODE[name]]
+    return hashlib.sha256("\n".join(trees).encode()).hexdigest()[:12]
+
+
 def setting_key(name: str, params) -> str:
-    """What a cached split result depends on: the model's name and the params that shape it."""
+    """What a cached split result depends on: the model's name, the params that shape it and its code."""
     relevant = {"preprocessing": params.preprocessing, "features": params.features, "training": params.training,
                 "labels": params.labels}
     if name == "encoder":
-        relevant["encoder"] = params.model.encoder
+        del relevant["features"]  # the encoder alone reads no linear feature, nor the blend's weight
+        relevant["encoder"] = params.model.encoder.model_copy(update={"encoder_weight": None})
     text = json.dumps({k: v.model_dump() for k, v in relevant.items()}, sort_keys=True)
-    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    fingerprint = code_fingerprint("encoder" if name == "encoder" else "linear")
+    return f"{name}-{hashlib.sha256((text + fingerprint).encode()).hexdigest()[:12]}"
 
 
 def fit_split(params, data: Labelled, train: np.ndarray, weights: np.ndarray, families: list[str],
               evaluate_on: dict[str, list[str]], cache: Path, k: int) -> dict[str, dict[str, np.ndarray]]:
-    """name -> {set name -> probabilities} for this split's models (cached by model and setting)."""
+    """name -> {set name -> probabilities} for this split's models (cached by model, setting and code); the
+    encoder family's are its encoder's blended with this split's linear family, as the served model blends."""
     texts = [data.texts[i] for i in train]
     no_lexicon = params.features.model_copy(update={"lexicon": False})
     linear = None
@@ -86,7 +103,7 @@ def fit_split(params, data: Labelled, train: np.ndarray, weights: np.ndarray, fa
         "majority class": lambda: DummyClassifier(strategy="most_frequent").fit(texts, data.y[train]),
     }
     out = {}
-    for name in [*families, "TF-IDF + logistic regression (no lexicon)", "majority class"]:
+    for name in dict.fromkeys(["linear", *families, "TF-IDF + logistic regression (no lexicon)", "majority class"]):
         path = cache / f"{setting_key(name, params)}-split{k}.npz"
         if path.exists():
             out[name] = dict(np.load(path))
@@ -97,14 +114,19 @@ def fit_split(params, data: Labelled, train: np.ndarray, weights: np.ndarray, fa
             with tempfile.TemporaryDirectory() as work:
                 model, _, _ = train_blend(params, texts, data.y[train], data.rating[train], weights[train], linear,
                                           Path(work), evaluate_on["test"][:200])
+            out[name] = {where: model.encoder.predict_proba(model.normalize.transform(batch))
+                         for where, batch in evaluate_on.items()}
         else:
             model = makers[name]()
             if name == "linear":
                 linear = model
-        out[name] = {where: model.predict_proba(batch) for where, batch in evaluate_on.items()}
+            out[name] = {where: model.predict_proba(batch) for where, batch in evaluate_on.items()}
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **out[name])
-    return out
+    if "encoder" in out:
+        w = params.model.encoder.encoder_weight
+        out["encoder"] = {where: w * p + (1 - w) * out["linear"][where] for where, p in out["encoder"].items()}
+    return {name: out[name] for name in out if name in families or name not in FAMILIES}
 
 
 def with_encoder(params, changes: dict):

@@ -34,3 +34,18 @@ def test_a_failing_check_is_reported_not_hidden():
     positive = outcomes[MinimumFunctionality("I love this so much, best day ever :)", "positive").name]
     assert not positive.passed and positive.detail == "predicted negative"
     assert all(not o.passed for o in outcomes.values() if o.kind == "direction")  # nothing moves
+
+
+def test_a_bundle_pickled_before_log_counts_keeps_its_raw_counts():
+    """Old bundles hold VaderFeatures objects without the attribute: they answer as they were trained."""
+    import pickle
+
+    from tweetops.model.lexicon import COUNTS, VaderFeatures
+
+    text = ["great " * 40 + "!!"]
+    raw, logged = VaderFeatures().fit(text), VaderFeatures(log_counts=True).fit(text)
+    old = pickle.loads(pickle.dumps(raw))
+    del old.__dict__["log_counts"]
+    assert old.transform(text)[0, -1] == raw.transform(text)[0, -1] == 242  # the length, as it was
+    assert logged.transform(text)[0, -1] == pytest.approx(5.493, abs=1e-3)  # log(1 + 242)
+    assert (old.transform(text)[:, :COUNTS.start] == logged.transform(text)[:, :COUNTS.start]).all()

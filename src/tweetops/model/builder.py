@@ -26,7 +26,7 @@ def build_features(p: FeatureParams) -> FeatureUnion:
                                  min_df=p.char_min_df, sublinear_tf=True, max_features=p.max_features)),
     ]
     if p.lexicon:
-        parts.append(("lexicon", Pipeline([("vader", VaderFeatures()), ("scale", StandardScaler())])))
+        parts.append(("lexicon", Pipeline([("vader", VaderFeatures(log_counts=True)), ("scale", StandardScaler())])))
     return FeatureUnion(parts)
 
 

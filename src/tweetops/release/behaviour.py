@@ -88,6 +88,9 @@ CHECKS = (
     MinimumFunctionality("I love this so much, best day ever :)", "positive"),
     MinimumFunctionality("This is awful, I hate it. Worst service ever.", "negative"),
     MinimumFunctionality("The meeting is moved to 3pm on Tuesday.", "neutral"),
+    # Long texts: counts far beyond any tweet's must not turn praise into its opposite (lexicon.VaderFeatures).
+    MinimumFunctionality("great " * 40, "positive"),
+    MinimumFunctionality("What a wonderful film, I loved every minute of it. " * 10, "positive"),
     Invariance("@anonymous this movie was great http://url_removed",
                "@someone_else this movie was great https://t.co/xyz"),
     Invariance("@anonymous I am so tired of this traffic", "@bob I am so tired of this traffic"),
