@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.registry.conftest import MODEL, registry_cli
+from tests.registry.conftest import MODEL, RUNS, registry_cli
 from tests.servers.ports import free_port, wait_until
 from tweetops.model.bundle import digest
 from tweetops.release.registry import open_registry
@@ -59,7 +59,7 @@ def test_every_run_is_tracked_even_the_one_not_published(tracked):
     client = MlflowClient(tracked["uri"])
     for run_id in ("r2", "r3"):
         run = client.get_run(tracked["runs"][run_id]["result"]["mlflow_run_id"])
-        assert run.data.params["training.C"] == {"r2": "0.02", "r3": "2.0"}[run_id]
+        assert run.data.params["training.C"] == {run_id: str(c) for run_id, c in RUNS}[run_id]
         assert run.data.metrics["macro_f1"] == tracked["runs"][run_id]["manifest"]["metrics"]["macro_f1"]
         assert {"baseline_vader_compound_macro_f1", "champion_macro_f1", "f1_neutral"} <= set(run.data.metrics)
         assert run.data.tags["gate.decision"] == {"r2": "keep", "r3": "promote"}[run_id]
