@@ -91,7 +91,7 @@ class Catalog:
 
     @property
     def transformer(self) -> Path:
-        return self.features / "features.joblib"
+        return self.features / "features.pickle"
 
     def matrix(self, part: str) -> Path:
         return self.features / f"X_{part}.npz"

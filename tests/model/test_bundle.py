@@ -141,3 +141,23 @@ def test_a_manifest_of_the_wrong_shape_is_one_sentence_and_exit_status_2(bundle,
         assert capsys.readouterr().err.splitlines() == [sentence], args
     assert cli.main(["model-path", "--params", str(project / "params.yaml")]) == 2
     assert capsys.readouterr().err.splitlines() == [sentence.replace(str(bundle), str(project / "models" / "champion"))]
+
+
+def test_a_bundle_written_by_joblib_dump_still_loads_and_answers_the_same(bundle):
+    """Bundles made before model_serialization existed hold joblib.dump's stream (numpy arrays only joblib.load
+    rebuilds); today's hold the C pickler's, which joblib.load reads as well."""
+    import hashlib
+
+    from tweetops.model.bundle import SERIALIZATION
+
+    texts = ["I love this, best day ever!", "This is the worst service I have ever had.", "The meeting is at 3pm."]
+    today = load_bundle(bundle)
+    manifest = manifest_of(bundle)
+    assert manifest["model_serialization"] == SERIALIZATION
+    assert joblib.load(bundle / MODEL_FILE).predict_proba(texts).tolist() == today.model.predict_proba(texts).tolist()
+    joblib.dump(today.model, bundle / MODEL_FILE, compress=3)  # as an older tweetops wrote it
+    del manifest["model_serialization"]
+    manifest["files"][MODEL_FILE] = hashlib.sha256((bundle / MODEL_FILE).read_bytes()).hexdigest()
+    reseal(bundle, manifest)
+    older = load_bundle(bundle)
+    assert older.model.predict_proba(texts).tolist() == today.model.predict_proba(texts).tolist()

@@ -9,8 +9,8 @@ against the hidden gold labels (which the label-budget mask hid from training).
 from __future__ import annotations
 
 import logging
+import pickle
 
-import joblib
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -94,7 +94,7 @@ def stage(run: Run) -> dict:
             raise TweetopsError(f"{path} not found; run the feature_engineering stage first.")
     X = sparse.load_npz(catalog.matrix("train"))
     train = pd.read_parquet(catalog.clean("train"), columns=["id", "label", "labeled"])
-    names = joblib.load(catalog.transformer).get_feature_names_out()
+    names = pickle.loads(catalog.transformer.read_bytes()).get_feature_names_out()
 
     with timed(log, f"clustered {X.shape[0]:,} tweets into {p.n_clusters} clusters"):
         clusters = cluster(X, p.n_clusters, p.svd_components, p.seed, p.fit_sample_rows)

@@ -10,9 +10,9 @@ that validation split decides. The decision is recorded either way.
 from __future__ import annotations
 
 import logging
+import pickle
 from dataclasses import dataclass
 
-import joblib
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -135,7 +135,7 @@ def load_inputs(catalog: Catalog) -> dict:
         if not path.exists():
             raise TweetopsError(f"{path} not found; run the stages before model_training first (`tweetops run`).")
     return {
-        "features": joblib.load(catalog.transformer),
+        "features": pickle.loads(catalog.transformer.read_bytes()),
         "X_train": sparse.load_npz(catalog.matrix("train")).tocsr(),
         "X_test": sparse.load_npz(catalog.matrix("test")).tocsr(),
         "train": pd.read_parquet(catalog.clean("train")), "test": pd.read_parquet(catalog.clean("test")),
