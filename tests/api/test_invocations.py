@@ -96,7 +96,7 @@ def test_an_unwritable_accept_type_is_406(client, texts):
      'line 2 is not valid JSON; send one string or {"text": ...} a line.'),
     ("application/jsonlines", b'{"id": 1}\n', [], 'line 1: an object instance needs a "text" field.'),
     ("application/jsonlines", b'"ok"\n"\\ud800"\n', [],
-     'line 2 is not valid UTF-8; send one string or {"text": ...} a line.'),
+     'line 2 has a lone surrogate (U+D800), which is not a character; send one string or {"text": ...} a line.'),
     ("application/jsonlines", b'"ok"\n""\n', [], "texts[1]: text is empty; send the tweet's words."),
     ("text/csv", b"\n\n", [], "texts is empty; send at least one text."),
     ("text/csv", b"fine\n\xff\xfe\n", [], "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
