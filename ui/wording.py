@@ -10,11 +10,13 @@ RUN_ID_FORMAT = "%Y%m%dT%H%M%SZ"  # the run ids training gives by default, in UT
 # What each comparison is, for someone who never trained a model.
 MODEL_NAMES = {"this model": "this model", "vader_compound": "the lexicon rule VADER",
                "majority_class": "always the most common label",
-               "supervised_only": "the same model without pseudo-labels"}
+               "supervised_only": "the same model without pseudo-labels",
+               "linear_model": "this model's word-counting half alone"}
 ABOUT = {"vader_compound": "a fixed list of word scores written by people, with no training on these tweets",
          "majority_class": "what you get without reading the tweet at all",
          "supervised_only": "trained only on the tweets people labelled, to show what the tweets labelled "
-                            "automatically (pseudo-labels) add"}
+                            "automatically (pseudo-labels) add",
+         "linear_model": "without the pretrained language model it is averaged with"}
 SCORE_NAME = "balanced score (macro-F1)"
 SCORE_MEANING = ("The balanced score (macro-F1) runs from 0 to 1 and counts negative, neutral and positive tweets "
                  "equally, so a model that is often right only because most tweets share one label scores low.")

@@ -180,6 +180,9 @@ def stage(run: Run) -> dict:
     family = {"family": run.params.model.family}
     licences = {}
     if run.params.model.family == "encoder":
+        # Its rival is the linear half as served. supervised_only is the linear classifier without pseudo-labels,
+        # not this model without them (that would take a second fine-tune): named "the same model", it misled.
+        del rivals["supervised_only"]
         rivals["linear_model"] = evaluate(test["label"].to_numpy(object), predicted_labels(served))
         fitted = np.concatenate([rows.gold, rows.pseudo]) if abl["used"] else rows.gold
         # An unlabelled row's rating is unknown to training (its pseudo-label is what it teaches).
