@@ -58,3 +58,20 @@ def test_the_schemas_pattern_accepts_exactly_the_texts_validate_text_accepts():
                 if bool(pattern.match(text)) != accepted(text)]
     assert disagree == []
     assert not accepted("\u200b") and accepted("a\u200b") and not accepted("a\x00")
+
+
+def test_blank_is_whitespace_controls_and_unicodes_default_ignorables():
+    """BLANK against the regex module's Unicode tables: every default-ignorable character of the BMP (U+3164 and
+    U+FE0F alone were answered and recorded before), and no visible mark (U+06DD and the Arabic number signs
+    were refused as empty)."""
+    regex = pytest.importorskip("regex")
+    from tweetops.serving.inference import BLANK
+
+    ignorable = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{White_Space}\p{Cc}]")
+    expected = {chr(c) for c in range(0x10000) if ignorable.match(chr(c))} | {"\u2800"}
+    assert set(BLANK) == expected | {c for c in map(chr, range(0x10000)) if c.isspace()}
+    for text in ("\u3164\u3164", "\ufe0f", "\u034f", "\u2800 \u2800", "\u0000"):
+        with pytest.raises(InputError):
+            validate_text(text, Limits().max_chars)
+    for text in ("\u06dd", "\u0600\u0661", "\u070f", "👨\u200d👩\u200d👧", "\u05e9\u05dc\u05d5\u05dd\u200f"):
+        assert validate_text(text, Limits().max_chars) == text

@@ -27,10 +27,16 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 # Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
-# A text of nothing but these is empty: whitespace (what str.strip() removes), control characters and invisible
-# format characters (zero-width space, byte order mark, word joiner, soft hyphen...). Only the Basic Multilingual
-# Plane's, the characters the API schema's pattern can spell as \uXXXX (serving.schemas).
-BLANK = "".join(c for c in map(chr, range(0x10000)) if c.isspace() or unicodedata.category(c) in ("Cc", "Cf"))
+# Unicode's Default_Ignorable_Code_Point in the Basic Multilingual Plane (DerivedCoreProperties.txt): characters
+# that render as nothing (zero-width space and joiners, BOM, soft hyphen, variation selectors, Hangul fillers...).
+_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8))
+# A text of nothing but these is empty: whitespace (what str.strip() removes), control characters, the ignorables
+# above and the blank braille cell. Only the Basic Multilingual Plane's: the characters the API schema's pattern
+# can spell as \uXXXX (serving.schemas); a text of astral tag characters alone is still read.
+BLANK = "".join(sorted({c for c in map(chr, range(0x10000)) if c.isspace() or unicodedata.category(c) == "Cc"}
+                       | {chr(code) for low, high in _IGNORABLE for code in range(low, high + 1)} | {"\u2800"}))
 
 
 class InputError(TweetopsError, ValueError):
@@ -61,6 +67,8 @@ def validate_text(text, limit: int) -> str:
     """The text itself, or an InputError saying what is wrong with it."""
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}.")
+    if "\x00" in text:  # PostgreSQL's text type cannot hold it
+        raise InputError(f"text has a NUL character (U+0000) at character {text.index(chr(0))}; remove it.")
     if not text.strip(BLANK):
         raise InputError("text is empty; send the tweet's words.")
     if len(text) > limit:
@@ -71,8 +79,6 @@ def validate_text(text, limit: int) -> str:
         except UnicodeEncodeError as exc:  # a lone surrogate, e.g. JSON's "\ud800": no database can store it
             raise InputError(f"text has a lone surrogate (U+{ord(text[exc.start]):04X}) at character {exc.start}, "
                              "which is not a character; send valid Unicode.") from None
-    if "\x00" in text:  # PostgreSQL's text type cannot hold it
-        raise InputError(f"text has a NUL character (U+0000) at character {text.index(chr(0))}; remove it.")
     return text
 
 
