@@ -164,3 +164,25 @@ def test_json_lines_columns_are_the_keys_of_the_first_objects_not_only_the_first
     reader = open_table(data, "jsonl", "j.jsonl")
     assert reader.columns == ["id", "text"]
     assert next(reader.chunks(10)).column("text") == [None, "tweet 1", "tweet 2", "tweet 3"]
+
+
+def test_a_json_line_nested_too_deeply_is_a_flagged_row_not_a_crash():
+    """json.loads reads ~1,000 levels; the lone-surrogate walk (any line with a \\u escape) recursed deeper than
+    Python allows, and batch-predict died with a RecursionError (found by a hostile review)."""
+    nested = "[" * 900 + '"x"' + "]" * 900
+    data = (f'{{"text": "fine"}}\n{{"text": "caf\\u00e9", "a": {nested}}}\n{{"a": {"[" * 5000 + "]" * 5000}}}\n'
+            '{"text": "after"}\n').encode()
+    chunk = next(open_table(data, "jsonl", "t.jsonl").chunks(10))
+    assert chunk.errors == [None, "line nests its JSON too deeply to read", "line is not valid JSON", None]
+    assert chunk.column("text") == ["fine", None, None, "after"]
+
+
+def test_a_line_of_unicode_blanks_is_a_row_in_csv_as_in_the_line_formats():
+    """Only an empty or ASCII-whitespace line is no row, in every format: a line of U+3000 was dropped by the CSV
+    reader (str.strip) and kept by the others (bytes.strip), so rows out differed from rows in."""
+    for fmt in ("csv", "txt", "tsv"):
+        data = "text\n" if fmt == "csv" else ""
+        data += "ok\n\u3000\n \t \n\u200b\nend\n" if fmt != "tsv" else "1\t0\tok\n2\t0\t\u3000\n \t \n3\t0\tend\n"
+        reader = open_table(data.encode(), fmt, f"t.{fmt}", ["id", "rating", "text"] if fmt == "tsv" else None)
+        texts = [t for c in reader.chunks(10) for t in c.column("text")]
+        assert texts == (["ok", "\u3000", "\u200b", "end"] if fmt != "tsv" else ["ok", "\u3000", "end"]), fmt

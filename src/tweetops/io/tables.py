@@ -37,6 +37,9 @@ EXTENSIONS = {".txt": "txt", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv",
 COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
 STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
 NOT_UTF8 = "line is not valid UTF-8"
+# A blank line is no row: empty, or only ASCII whitespace (what bytes.strip() removes, as the line readers do). A line
+# of other blanks (U+3000, a zero-width space) is a row, which validation flags as empty.
+_LINE_SPACE = " \t\n\r\x0b\x0c"
 SAMPLED_OBJECTS = 1000  # JSON lines: the columns are the keys of this many first objects
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ODD = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\ufffd]")  # what no text holds (tabs, line breaks, ESC it may)
@@ -280,7 +283,11 @@ class JsonlReader(_LineReader):
                 yield number, {}, "line is not a JSON object"
                 continue
             if "\\u" in text:  # an escaped lone surrogate decodes to a string no UTF-8 writer can encode
-                record, bad = _surrogates_replaced(record)
+                try:
+                    record, bad = _surrogates_replaced(record)
+                except RecursionError:  # json.loads reads a little deeper than this walk can go
+                    yield number, {}, "line nests its JSON too deeply to read"
+                    continue
                 error = error or (bad and f"line has a lone surrogate (U+{ord(bad):04X}), which is not a character")
             yield number, record, error
 
@@ -321,7 +328,7 @@ class CsvReader(Reader):
 
     def _header(self) -> list[str]:
         for _, cells, raw in self._rows():
-            if raw.strip():
+            if raw.strip(_LINE_SPACE):
                 names = [c.strip() for c in cells]
                 twice = sorted({name for name in names if names.count(name) > 1})
                 if twice:
@@ -334,11 +341,11 @@ class CsvReader(Reader):
         rows = self._rows()
         if not self.given:
             for _, _, raw in rows:  # the header
-                if raw.strip():
+                if raw.strip(_LINE_SPACE):
                     break
         expected = len(self.columns)
         for line, cells, raw in rows:
-            if not raw.strip():  # a blank line is no row; a record of empty fields ("" or ,) is one, and says so
+            if not raw.strip(_LINE_SPACE):  # a blank line is no row; a record of empty fields ("" or ,) is one
                 continue
             error = None
             if self.given and expected == 1:  # one text per record (text/csv bodies)
