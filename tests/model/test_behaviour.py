@@ -37,15 +37,20 @@ def test_a_failing_check_is_reported_not_hidden():
 
 
 def test_a_bundle_pickled_before_log_counts_keeps_its_raw_counts():
-    """Old bundles hold VaderFeatures objects without the attribute: they answer as they were trained."""
+    """Old bundles hold VaderFeatures objects without the attribute: they answer as they were trained, and print,
+    clone and report their params like any estimator."""
     import pickle
+
+    from sklearn.base import clone
 
     from tweetops.model.lexicon import COUNTS, VaderFeatures
 
     text = ["great " * 40 + "!!"]
     raw, logged = VaderFeatures().fit(text), VaderFeatures(log_counts=True).fit(text)
-    old = pickle.loads(pickle.dumps(raw))
-    del old.__dict__["log_counts"]
+    older = VaderFeatures().fit(text)
+    del older.__dict__["log_counts"]  # its state as an older tweetops pickled it
+    old = pickle.loads(pickle.dumps(older))
+    assert old.get_params() == {"log_counts": False} and repr(clone(old)) == "VaderFeatures()"
     assert old.transform(text)[0, -1] == raw.transform(text)[0, -1] == 242  # the length, as it was
     assert logged.transform(text)[0, -1] == pytest.approx(5.493, abs=1e-3)  # log(1 + 242)
     assert (old.transform(text)[:, :COUNTS.start] == logged.transform(text)[:, :COUNTS.start]).all()

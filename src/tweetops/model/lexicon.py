@@ -49,6 +49,9 @@ class VaderFeatures(BaseEstimator, TransformerMixin):
     def __init__(self, log_counts: bool = False):
         self.log_counts = log_counts
 
+    def __setstate__(self, state):
+        super().__setstate__({"log_counts": False, **state})  # pickled before it existed: raw counts, as trained
+
     def fit(self, X, y=None):
         self.n_features_out_ = len(FEATURES)
         return self
@@ -63,7 +66,7 @@ class VaderFeatures(BaseEstimator, TransformerMixin):
             negative = [x for x in v if x < 0]
             rows[i] = (s["neg"], s["neu"], s["pos"], s["compound"], sum(v), sum(positive), sum(negative),
                        len(positive), len(negative), text.count("!"), text.count("?"), len(text))
-        if getattr(self, "log_counts", False):  # absent from bundles pickled before it existed
+        if self.log_counts:
             counts = rows[:, COUNTS]
             rows[:, COUNTS] = np.sign(counts) * np.log1p(np.abs(counts))
         return rows
