@@ -161,3 +161,32 @@ def test_a_bundle_written_by_joblib_dump_still_loads_and_answers_the_same(bundle
     reseal(bundle, manifest)
     older = load_bundle(bundle)
     assert older.model.predict_proba(texts).tolist() == today.model.predict_proba(texts).tolist()
+
+
+@pytest.mark.parametrize("stored, serialization, message", [
+    ("joblib", "pickle-5+zlib", "matches its manifest but cannot be unpickled here (UnpicklingError: "),
+    ("plain pickle", "pickle-5+zlib", "matches its manifest but cannot be unpickled here (error: Error -3 "),
+    ("pickle-5+zlib", "pickle-6+zstd", "is stored as 'pickle-6+zstd', which this tweetops does not read (it reads "
+                                       "'pickle-5+zlib'); serve it with the tweetops that trained it, or retrain"),
+])
+def test_a_model_file_this_tweetops_cannot_read_is_one_sentence(bundle, stored, serialization, message):
+    """What a bundle's model file holds and what its (sealed) manifest says it holds disagree: a mis-built or
+    newer bundle. One sentence, never a traceback from deep inside pickle or zlib."""
+    import hashlib
+    import pickle
+    import zlib
+
+    model = load_bundle(bundle).model
+    data = {"joblib": None, "plain pickle": pickle.dumps(model, protocol=5),
+            "pickle-5+zlib": zlib.compress(pickle.dumps(model, protocol=5))}[stored]
+    if data is None:
+        joblib.dump(model, bundle / MODEL_FILE, compress=3)
+    else:
+        (bundle / MODEL_FILE).write_bytes(data)
+    manifest = manifest_of(bundle)
+    manifest["model_serialization"] = serialization
+    manifest["files"][MODEL_FILE] = hashlib.sha256((bundle / MODEL_FILE).read_bytes()).hexdigest()
+    reseal(bundle, manifest)
+    with pytest.raises(TweetopsError) as refused:
+        load_bundle(bundle)
+    assert message in str(refused.value) and "\n" not in str(refused.value)

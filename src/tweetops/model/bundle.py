@@ -201,10 +201,16 @@ def load_bundle(folder: Path) -> Bundle:
     data = (folder / MODEL_FILE).read_bytes()  # unpickle exactly the bytes that were checked
     if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
         raise TweetopsError(f"{folder / MODEL_FILE} changed while it was being loaded; refusing it.")
-    if manifest.get("model_serialization") == SERIALIZATION:
-        model = pickle.loads(zlib.decompress(data))
-    else:
-        model = joblib.load(io.BytesIO(data))
+    serialization = manifest.get("model_serialization")
+    if serialization not in (None, SERIALIZATION):
+        raise TweetopsError(f"{folder / MODEL_FILE} is stored as {serialization!r}, which this tweetops does not read "
+                            f"(it reads {SERIALIZATION!r}); serve it with the tweetops that trained it, or {RETRAIN}.")
+    try:
+        model = pickle.loads(zlib.decompress(data)) if serialization else joblib.load(io.BytesIO(data))
+    except Exception as exc:  # the hashes matched, so it is what training wrote: another version wrote it
+        raise TweetopsError(f"{folder / MODEL_FILE} matches its manifest but cannot be unpickled here "
+                            f"({type(exc).__name__}: {exc}); was it written by another tweetops or library version? "
+                            f"{RETRAIN[0].upper()}{RETRAIN[1:]}.") from None
     return Bundle(model=model, manifest=manifest, path=folder.resolve(), digest=digest(folder))
 
 
