@@ -65,7 +65,7 @@ def test_blank_is_whitespace_controls_and_unicodes_default_ignorables():
     U+FE0F alone were answered and recorded before), and no visible mark (U+06DD and the Arabic number signs
     were refused as empty)."""
     regex = pytest.importorskip("regex")
-    from tweetops.serving.inference import BLANK
+    from tweetops.model.normalizer import BLANK
 
     ignorable = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{White_Space}\p{Cc}]")
     expected = {chr(c) for c in range(0x10000) if ignorable.match(chr(c))} | {"\u2800"}

@@ -30,11 +30,12 @@ def test_labels_come_from_the_mean_rating_and_its_thresholds():
 
 def test_validation_gives_each_bad_row_its_reason_and_keeps_unrated_rows():
     frame = validate(raw([("1", "1.5", "good"), ("2", "", "no rating"), ("3", "high", "x"), ("4", "9", "y"),
-                          ("5", "0", "   "), ("6", "0", "caf\ufffd"), ("7", "0", "4021"), ("8", "inf", "z")]), LP)
+                          ("5", "0", "   "), ("6", "0", "caf\ufffd"), ("7", "0", "4021"), ("8", "inf", "z"),
+                          ("9", "0", "\u200b\u3164")]), LP)  # invisible: empty to training as to serving
     assert frame["reason"].tolist() == [
         pd.NA, pd.NA, "rating is not a number: high", "rating is outside [-4, 4]: 9", "text is empty",
         "text is not valid UTF-8", "text is a number, not words (are the columns swapped?)",
-        "rating is outside [-4, 4]: inf"]
+        "rating is outside [-4, 4]: inf", "text is empty"]
     assert frame["rating_value"].iloc[0] == 1.5 and np.isnan(frame["rating_value"].iloc[1])
 
 

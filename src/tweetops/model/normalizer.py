@@ -28,6 +28,18 @@ URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 MENTION = re.compile(r"(?<![\w@])@\w+")
 HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
 _SPACES = re.compile(r"\s+")
+# Unicode's Default_Ignorable_Code_Point in the Basic Multilingual Plane (DerivedCoreProperties.txt): characters
+# that render as nothing (zero-width space and joiners, BOM, soft hyphen, variation selectors, Hangul fillers...).
+_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8))
+_CONTROLS = ((0x0000, 0x001F), (0x007F, 0x009F))  # Unicode's Cc, fixed by its stability policy
+# A text of nothing but these is empty, to training (data_preparation quarantines it) and to serving (validate_text
+# refuses it): whitespace (what str.strip() removes), controls, the ignorables above and the blank braille cell.
+# Only the Basic Multilingual Plane's: the characters the API schema's pattern can spell as \uXXXX
+# (serving.schemas); a text of astral tag characters alone is still read.
+BLANK = "".join(sorted({c for c in map(chr, range(0x10000)) if c.isspace()} | {"\u2800"}
+                       | {chr(code) for low, high in _IGNORABLE + _CONTROLS for code in range(low, high + 1)}))
 _TOKEN = re.compile(r"[\w@#']+|[.,!?;:]+|\S")
 _CLAUSE_END = re.compile(r"^[.,!?;:]+$")
 NEGATIONS = frozenset("""not no never none nobody nothing neither nor nowhere cannot cant dont doesnt didnt

@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from tweetops.errors import TweetopsError
 from tweetops.io.files import write_json, write_parquet
 from tweetops.model import LABELS
+from tweetops.model.normalizer import BLANK
 from tweetops.pipeline.data_ingestion import HISTORY_ID_PREFIX
 from tweetops.pipeline.options import stage_main
 from tweetops.pipeline.runs import Run
@@ -35,7 +36,7 @@ def validate(frame: pd.DataFrame, params: LabelParams) -> pd.DataFrame:
     frame = frame.copy()
     reason = frame["ingest_error"].astype("object")
     text = frame["text"].fillna("")
-    reason = reason.where(reason.notna(), np.where(text.str.strip() == "", "text is empty", None))
+    reason = reason.where(reason.notna(), np.where(text.str.strip(BLANK) == "", "text is empty", None))
     reason = reason.where(reason.notna(), np.where(text.str.contains("\ufffd", regex=False),
                                                    "text is not valid UTF-8", None))
     # A text that is only a number is an id or a rating in the wrong column, not a tweet.

@@ -8,7 +8,6 @@ of those, the newest bundle whose gate promoted it is served, and the log and /h
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from tweetops.errors import TweetopsError
 from tweetops.model import LABELS
 from tweetops.model.bundle import Bundle, is_bundle, load_bundle, load_manifest
 from tweetops.model.fast_path import fast_predict_proba
+from tweetops.model.normalizer import BLANK
 from tweetops.release.registry import fetch_registry_model
 from tweetops.settings import environment, project_root
 
@@ -27,16 +27,6 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 # Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
-# Unicode's Default_Ignorable_Code_Point in the Basic Multilingual Plane (DerivedCoreProperties.txt): characters
-# that render as nothing (zero-width space and joiners, BOM, soft hyphen, variation selectors, Hangul fillers...).
-_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8))
-# A text of nothing but these is empty: whitespace (what str.strip() removes), control characters, the ignorables
-# above and the blank braille cell. Only the Basic Multilingual Plane's: the characters the API schema's pattern
-# can spell as \uXXXX (serving.schemas); a text of astral tag characters alone is still read.
-BLANK = "".join(sorted({c for c in map(chr, range(0x10000)) if c.isspace() or unicodedata.category(c) == "Cc"}
-                       | {chr(code) for low, high in _IGNORABLE for code in range(low, high + 1)} | {"\u2800"}))
 
 
 class InputError(TweetopsError, ValueError):

@@ -10,7 +10,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from tweetops.model import LABELS
-from tweetops.serving.inference import BLANK, Limits, validate_batch, validate_text
+from tweetops.model.normalizer import BLANK
+from tweetops.serving.inference import Limits, validate_batch, validate_text
 
 Label = Literal[LABELS]
 # RFC 3339, which `format: date-time` promises, and nothing looser (no bare dates, no Unix seconds, no local times).
