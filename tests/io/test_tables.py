@@ -186,3 +186,15 @@ def test_a_line_of_unicode_blanks_is_a_row_in_csv_as_in_the_line_formats():
         reader = open_table(data.encode(), fmt, f"t.{fmt}", ["id", "rating", "text"] if fmt == "tsv" else None)
         texts = [t for c in reader.chunks(10) for t in c.column("text")]
         assert texts == (["ok", "\u3000", "\u200b", "end"] if fmt != "tsv" else ["ok", "\u3000", "end"]), fmt
+
+
+def test_a_nested_json_value_is_written_to_csv_as_json(tmp_path):
+    """Not as Python's repr ({'k': ['a', None]}), which no JSON reader reads back (found by a hostile review)."""
+    source = b'{"text": "fine", "meta": {"k": ["a", null]}, "tags": [1, 2], "n": 3}\n'
+    reader = open_table(source, "jsonl", "in.jsonl")
+    writer = open_writer(reader, tmp_path / "out.csv", ["label"], fmt="csv")
+    for chunk in reader.chunks(10):
+        writer.write(chunk, {"label": ["neutral"]})
+    writer.close()
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == [
+        "text,meta,tags,n,label", 'fine,"{""k"": [""a"", null]}","[1, 2]",3,neutral']

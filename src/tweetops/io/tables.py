@@ -554,7 +554,7 @@ class CsvWriter(_RowWriter):
         self.writer.writerow(self.kept + added)
 
     def write(self, chunk: Chunk, predictions: dict) -> None:
-        self.writer.writerows([*(record.get(c) for c in self.kept), *row] for record, row in
+        self.writer.writerows([*(_nested_as_json(record.get(c)) for c in self.kept), *row] for record, row in
                               self.rows(chunk, predictions))
 
     def close(self) -> None:
@@ -575,6 +575,11 @@ class JsonlWriter(_RowWriter):
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _nested_as_json(value):
+    """A JSON object or list as its JSON text in a CSV cell (str() would write Python's repr: {'k': None})."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
 
 
 def _json_text(value):
