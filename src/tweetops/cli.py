@@ -147,12 +147,12 @@ def cmd_serve(args) -> int:
 
 def cmd_model_path(args) -> int:
     from tweetops.catalog import Catalog
-    from tweetops.model.bundle import verify_bundle
+    from tweetops.model.bundle import load_bundle
     from tweetops.serving.inference import resolve_model
     from tweetops.settings import project_root
 
     choice = resolve_model(args.model, Catalog(project_root(args.params)))
-    verify_bundle(choice.path)  # what serve would refuse, this refuses too
+    load_bundle(choice.path)  # what serve would refuse, this refuses too
     print(choice.path.resolve())
     print(f"{choice.note}", file=sys.stderr)
     return 0

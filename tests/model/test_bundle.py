@@ -190,3 +190,27 @@ def test_a_model_file_this_tweetops_cannot_read_is_one_sentence(bundle, stored, 
     with pytest.raises(TweetopsError) as refused:
         load_bundle(bundle)
     assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_sealed_bundle_whose_model_is_not_a_model_is_refused_by_load_and_by_the_gate(bundle):
+    """Hashes that match prove only that the file is what was sealed: `tweetops gate --bundle` loads the model, so a
+    bundle that verifies but does not unpickle, or unpickles to something else, is not promoted (found by a hostile
+    review: the gate said "promoted" for both)."""
+    import hashlib
+    import pickle
+    import zlib
+
+    from tweetops.release.gate import check_bundle
+
+    manifest = manifest_of(bundle)
+    for model, message in ((42, "holds a int, not a fitted model with predict_proba; retrain it"),
+                           (pickle.PickleError, "matches its manifest but cannot be unpickled here")):
+        data = zlib.compress(pickle.dumps(model, protocol=5))
+        if model is pickle.PickleError:  # a class pickled by reference to a module that does not exist
+            data = zlib.compress(pickle.dumps(model, protocol=5).replace(b"_pickle", b"nopickl"))
+        (bundle / MODEL_FILE).write_bytes(data)
+        manifest["files"][MODEL_FILE] = hashlib.sha256(data).hexdigest()
+        reseal(bundle, manifest)
+        for check in (load_bundle, check_bundle):
+            with pytest.raises(TweetopsError, match=message):
+                check(bundle)

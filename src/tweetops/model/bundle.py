@@ -211,6 +211,9 @@ def load_bundle(folder: Path) -> Bundle:
         raise TweetopsError(f"{folder / MODEL_FILE} matches its manifest but cannot be unpickled here "
                             f"({type(exc).__name__}: {exc}); was it written by another tweetops or library version? "
                             f"{RETRAIN[0].upper()}{RETRAIN[1:]}.") from None
+    if not callable(getattr(model, "predict_proba", None)) or not hasattr(model, "classes_"):
+        raise TweetopsError(f"{folder / MODEL_FILE} holds a {type(model).__name__}, not a fitted model with "
+                            f"predict_proba; {RETRAIN}.")
     return Bundle(model=model, manifest=manifest, path=folder.resolve(), digest=digest(folder))
 
 

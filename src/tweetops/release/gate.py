@@ -21,7 +21,7 @@ from tweetops.errors import TweetopsError
 from tweetops.io.files import write_json
 from tweetops.logs import timed
 from tweetops.model import LABELS, predicted_labels
-from tweetops.model.bundle import OlderBundle, load_bundle, verify_bundle
+from tweetops.model.bundle import OlderBundle, load_bundle
 from tweetops.model.fast_path import fast_predict_proba
 from tweetops.release import render
 from tweetops.release.evaluation import evaluate
@@ -134,8 +134,9 @@ def judge(params: Params, catalog: Catalog, manifest: dict, test: pd.DataFrame) 
 
 def check_bundle(bundle: str | Path, output: str | Path | None = None) -> dict:
     """`tweetops gate`: the verdict sealed in the bundle's verified manifest (written to `output` when
-    given); GateFailed when the model does not beat its baselines, so the job stops there."""
-    manifest = verify_bundle(Path(bundle))
+    given); GateFailed when the model does not beat its baselines, so the job stops there. The model is loaded,
+    so a bundle that verifies but does not unpickle is refused here, not promoted."""
+    manifest = load_bundle(Path(bundle)).manifest
     decision = manifest.get("gate")
     if not isinstance(decision, dict) or "baselines" not in decision:
         raise TweetopsError(f"{bundle} holds no gate verdict; retrain it with `tweetops run`.")
