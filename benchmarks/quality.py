@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import tempfile
@@ -67,6 +68,7 @@ CODE = {"linear": ("builder.py", "lexicon.py", "normalizer.py"),
         "encoder": ("encoder.py", "encoder_training.py", "normalizer.py")}
 
 
+@functools.cache  # read once a run: every split and model asks
 def code_fingerprint(name: str) -> str:
     model = Path(__file__).resolve().parents[1] / "src" / "tweetops" / "model"
     trees = [ast.dump(ast.parse((model / file).read_text(encoding="utf-8"))) for file in CODE[name]]

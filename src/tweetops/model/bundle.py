@@ -209,8 +209,8 @@ def load_bundle(folder: Path) -> Bundle:
         model = pickle.loads(zlib.decompress(data)) if serialization else joblib.load(io.BytesIO(data))
     except Exception as exc:  # the hashes matched, so it is what training wrote: another version wrote it
         raise TweetopsError(f"{folder / MODEL_FILE} matches its manifest but cannot be unpickled here "
-                            f"({type(exc).__name__}: {exc}); was it written by another tweetops or library version? "
-                            f"{RETRAIN[0].upper()}{RETRAIN[1:]}.") from None
+                            f"({type(exc).__name__}: {exc}); another tweetops or library version likely wrote it; "
+                            f"{RETRAIN}.") from None
     if not callable(getattr(model, "predict_proba", None)) or not hasattr(model, "classes_"):
         raise TweetopsError(f"{folder / MODEL_FILE} holds a {type(model).__name__}, not a fitted model with "
                             f"predict_proba; {RETRAIN}.")
