@@ -83,13 +83,14 @@ def file_page() -> None:
 
 
 def _classify(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, list[int]]:
-    texts, rows, blank = texts_in(frame, column)
+    api = client()
+    texts, rows, blank = texts_in(frame, column, api.text_rule())
     if not texts:
         st.error(f"The column {column} is blank in every row; pick the column holding the tweets.")
         return None, blank
     bar = st.progress(0.0, text=f"Classifying {len(texts):,} texts…")
     try:
-        result = client().predict_batch(
+        result = api.predict_batch(
             texts, progress=lambda done, total: bar.progress(done / total, text=f"{done:,} of {total:,} texts"))
     except ApiError as exc:
         bar.empty()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -112,6 +113,18 @@ class Client:
     def model(self) -> dict:
         """The served bundle's manifest (run id, metrics, baselines, and model_card when present)."""
         return self._call("GET", "/model")
+
+    def text_rule(self) -> Callable[[str], bool]:
+        """Whether the API reads a text as a tweet, by the rule its /openapi.json states (whitespace, controls and
+        invisible characters alone are no text), so the UI sets aside exactly the rows the API would refuse as
+        blank. A text holding NUL counts as text: the API's own sentence names it. str.strip() where the API
+        does not state the rule (an older server)."""
+        try:
+            schema = self._call("GET", "/openapi.json")["components"]["schemas"]["PredictRequest"]
+            pattern = re.compile(schema["properties"]["text"]["pattern"])
+        except (ApiError, KeyError, TypeError, re.error):
+            return lambda text: bool(text.strip())
+        return lambda text: "\x00" in text or pattern.fullmatch(text) is not None
 
     def predict(self, text: str) -> dict:
         return self._call("POST", "/predict", json={"text": text})

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+from typing import Callable
 
 import pandas as pd
 
@@ -115,10 +116,12 @@ def text_columns(frame: pd.DataFrame, name: str = "the file") -> list[str]:
     return [column for *_, column in sorted(candidates, key=lambda c: c[:2])]
 
 
-def texts_in(frame: pd.DataFrame, column: str) -> tuple[list[str], list[int], list[int]]:
-    """(texts, their 1-based row numbers, the row numbers with no text) — blank rows are reported, not sent."""
+def texts_in(frame: pd.DataFrame, column: str, has_text: Callable[[str], bool] = lambda text: bool(text.strip())
+             ) -> tuple[list[str], list[int], list[int]]:
+    """(texts, their 1-based row numbers, the row numbers with no text) — blank rows are reported, not sent.
+    has_text: the API's rule (Client.text_rule), which also counts invisible characters alone as blank."""
     values = frame[column].astype(str)
-    blank = values.str.strip() == ""
+    blank = ~values.map(has_text).astype(bool)
     rows = pd.RangeIndex(1, len(frame) + 1)
     return values[~blank].tolist(), rows[~blank.to_numpy()].tolist(), rows[blank.to_numpy()].tolist()
 

@@ -36,13 +36,14 @@ def test_held_out_tweets_are_not_flagged(run_monitor, held_out_tweets, tmp_path)
     path = tmp_path / "held_out.csv"
     pd.DataFrame({"id": range(len(held_out_tweets)), "tweet": held_out_tweets}).to_csv(path, index=False)
     with open(path, "a") as handle:
-        handle.write("x,\nonly one field\n")  # a row without text and one that is not readable: counted, said
+        # A row without text, one of invisible characters (no text to the API either), one not readable: counted.
+        handle.write("x,\ny,\u200b\u3164\nonly one field\n")
     run = run_monitor("--input", path, "--text-column", "tweet")
     assert run.code == 0, run.out + run.err
     assert run.report["verdict"] == "no_drift" and run.report["current_rows"] == len(held_out_tweets)
-    assert (run.report["skipped_rows"], run.report["unreadable_rows"], run.report["left_out_rows"]) == (2, 1, 0)
-    assert run.report["rows_used"] == (f"{len(held_out_tweets):,} of {len(held_out_tweets) + 2:,} rows used; 0 older "
-                                       "left out (more than max_rows), 1 unreadable, 1 without text")
+    assert (run.report["skipped_rows"], run.report["unreadable_rows"], run.report["left_out_rows"]) == (3, 1, 0)
+    assert run.report["rows_used"] == (f"{len(held_out_tweets):,} of {len(held_out_tweets) + 3:,} rows used; 0 older "
+                                       "left out (more than max_rows), 1 unreadable, 2 without text")
     assert run.report["checks"][0]["sentence"].startswith("Texts look like training: a classifier tells them apart "
                                                           "with AUC 0.")
     assert {c["name"] for c in run.report["checks"]} == {

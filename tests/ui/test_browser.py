@@ -98,16 +98,16 @@ def test_a_typed_tweet_shows_its_label_class_probabilities_and_model_version(pag
 
 def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(page, ui_url, api, tweets, tmp_path):
     sample = tweets.head(1200).copy()
-    sample.loc[7, "text"] = ""  # a blank row: reported, not sent
+    sample.loc[[7, 11], "text"] = ["", "\u200b"]  # blank rows, one of an invisible character: reported, not sent
     path = tmp_path / "tweets.csv"
     sample.to_csv(path, index=False)
     open_page(page, ui_url + "/file", "Classify a file")
     upload(page, path)
     expect(page.get_by_role("combobox", name="Text column")).to_have_value("text")
     page.get_by_role("button", name="Classify 1,200 rows").click()
-    expect(alert(page, "1 row had no text and was not classified (row 8).")).to_be_visible()
+    expect(alert(page, "2 rows had no text and were not classified (rows 8, 12).")).to_be_visible()
     version = api.health()["model_version"]
-    expect(alert(page, f"Classified 1,199 texts with the model of {version_label(version)}.")).to_be_visible()
+    expect(alert(page, f"Classified 1,198 texts with the model of {version_label(version)}.")).to_be_visible()
     charts = page.get_by_test_id("stVegaLiteChart")
     expect(charts).to_have_count(2)
     expect(charts.first).to_contain_text("Labels")
@@ -119,8 +119,8 @@ def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(pag
     screenshot(page, "file")
 
     results = pd.read_csv(tmp_path / "results.csv", dtype={"text": str, "id": str, "rating": str})
-    kept = sample[sample["text"] != ""]
-    assert len(results) == 1199
+    kept = sample.drop(index=[7, 11])
+    assert len(results) == 1198
     assert results.columns.tolist() == ["row", "id", "rating", "text", "label", "confidence", "p_negative",
                                         "p_neutral", "p_positive", "model_version"]  # the file's own columns kept
     assert results["row"].tolist() == [i + 1 for i in kept.index]

@@ -112,3 +112,28 @@ def test_an_api_that_is_down_or_not_tweetops_gets_a_sentence_naming_the_url(http
         Client(url).health()
     with pytest.raises(ApiError, match="has no such route; check that API_URL points to the tweetops API.$"):
         Client(url).model()
+
+
+# Blank to the eye, each refused by the API; and texts it reads, invisible characters around them included.
+INVISIBLE = ["", " \t\n", "\u200b", "\u3164", "\ufe0f", "\u2800", "\u00a0\u200b\u2060\ufeff", "\u034f\u115f"]
+VISIBLE = ["ok", "\u200bgreat day\u200b", "\u06dd", "\U0001f600", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+           "\u05e9\u05dc\u05d5\u05dd\u200f", "."]
+
+
+def test_the_text_rule_sets_aside_exactly_the_texts_the_api_refuses_as_blank(api):
+    has_text = api.text_rule()
+    for text in INVISIBLE:
+        assert not has_text(text)
+        with pytest.raises(ApiError, match="^Text is empty"):
+            api.predict(text)
+    for text in VISIBLE:
+        assert has_text(text)
+        assert api.predict(text)["label"] in LABELS
+    assert has_text("hi\x00")  # sent, so the API's own sentence names the NUL
+    with pytest.raises(ApiError, match="NUL"):
+        api.predict("hi\x00")
+
+
+def test_without_the_apis_rule_the_text_rule_falls_back_to_whitespace(http_folder):
+    has_text = Client(http_folder[1]).text_rule()  # a server with no /openapi.json
+    assert not has_text(" \t") and has_text("\u200b") and has_text("ok")

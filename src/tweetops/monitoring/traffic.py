@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from tweetops.errors import TweetopsError
 from tweetops.io.storage import local_path, read_bytes, scheme_of
 from tweetops.io.tables import detect_format, open_table
+from tweetops.model.normalizer import BLANK
 from tweetops.serving.history import make_engine, predictions
 
 
@@ -82,7 +83,7 @@ def from_history(url: str, window_hours: float | None, max_rows: int,
                             "check the URL, that the database is up, and its credentials.")
     finally:
         engine.dispose()
-    usable = [row for row in rows if row.text and row.text.strip()]
+    usable = [row for row in rows if row.text and row.text.strip(BLANK)]  # the API's blank: no text
     return Window(texts=[row.text for row in usable], ids=[row.id for row in usable], source=shown,
                   since=since.isoformat(timespec="seconds") if since else None, skipped=len(rows) - len(usable),
                   left_out=max(count - len(rows), 0), model_versions=dict(Counter(row.model_version for row in rows)))
@@ -100,7 +101,7 @@ def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: s
     frame = reader.frame()
     cells = frame[text_column] if text_column in frame else [None] * len(frame)
     unreadable = frame["ingest_error"].notna().to_numpy()
-    usable = [c for c, bad in zip(cells, unreadable) if not bad and isinstance(c, str) and c.strip()]
+    usable = [c for c, bad in zip(cells, unreadable) if not bad and isinstance(c, str) and c.strip(BLANK)]
     kept = usable[-max_rows:]
     return Window(texts=kept, source=uri, skipped=len(frame) - len(usable), unreadable=int(unreadable.sum()),
                   left_out=len(usable) - len(kept))
