@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
+import json
+import pickle
 import shutil
 import ssl
 import subprocess
 import sys
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,7 +18,9 @@ import pytest
 
 from tests.api.conftest import TWEETOPS, serve_env
 from tests.conftest import ROOT
+from tests.release.seal import reseal
 from tests.servers.ports import wait_until
+from tweetops.model.bundle import MANIFEST_FILE, MODEL_FILE
 from tweetops.serving.history import History
 
 
@@ -31,6 +37,27 @@ def test_a_tampered_model_is_refused_at_start_with_one_clear_line(trained_bundle
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {bundle / 'model.joblib'} does not match the sha256 "
                                                   "in its manifest; refusing to load a modified model."]
+
+
+@pytest.mark.parametrize("workers, status", [(2, 1), (1, 3)])
+def test_a_sealed_model_that_is_not_a_model_stops_every_worker_with_one_sentence(
+        trained_bundle, tmp_path, workers, status):
+    """Hashes that match prove only that the file is what was sealed; the supervisor checks hashes, each worker
+    loads the model: a resealed one that unpickles to an int stops the server, each worker saying why in one line
+    (it printed uvicorn's 20-line traceback of the app's startup)."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_bundle, bundle)
+    data = zlib.compress(pickle.dumps(42, protocol=5))
+    (bundle / MODEL_FILE).write_bytes(data)
+    manifest = json.loads((bundle / MANIFEST_FILE).read_text())
+    manifest["files"][MODEL_FILE] = hashlib.sha256(data).hexdigest()
+    reseal(bundle, manifest)
+    result = _run_serve(serve_env(bundle, tmp_path, WEB_CONCURRENCY=workers), tmp_path)
+    assert result.returncode == status
+    assert "Traceback" not in result.stderr
+    said = [line.split("] ", 1)[1] for line in result.stderr.splitlines() if "cannot serve" in line]
+    assert sorted(said) == [f"worker {i} cannot serve: {bundle / MODEL_FILE} holds a int, not a fitted model with "
+                            "predict_proba; retrain it with `tweetops run` (or `make run`)." for i in range(workers)]
 
 
 def test_a_missing_model_is_refused_at_start(tmp_path):

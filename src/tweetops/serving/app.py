@@ -155,7 +155,7 @@ def create_app(service: Service | None = None, load: bool = True, model: ModelCh
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        owned = load and not service.ready  # stop only what this app started (tests share one service)
+        owned = load and service.history is None  # stop only what this app started (tests share one service)
         if owned:
             service.start(model)
         try:

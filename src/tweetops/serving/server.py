@@ -38,6 +38,7 @@ from tweetops.serving.app import create_app
 from tweetops.serving.history import database_url, ensure_schema, make_engine
 from tweetops.serving.inference import ModelChoice, resolve_model
 from tweetops.serving.protocol import bounded_protocol
+from tweetops.serving.service import Service
 from tweetops.settings import configure_logging, environment
 
 log = logging.getLogger("tweetops.server")
@@ -128,7 +129,13 @@ def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice,
 
     configure_logging(settings.log_level)
     _prepare_environment()
-    server = worker_server(settings, model)
+    service = Service()
+    try:  # here, not in the app's startup, where uvicorn would print a bad model's sentence as a traceback
+        service.load(model)
+    except TweetopsError as exc:
+        log.error("worker %d cannot serve: %s", index, exc)
+        sys.exit(STARTUP_FAILURE)
+    server = worker_server(settings, model, service)
     if supervisor is not None:
         threading.Thread(target=_exit_when_orphaned, args=(server, supervisor), name="orphan-check",
                          daemon=True).start()
@@ -137,15 +144,17 @@ def run_worker(settings: ServeSettings, sock: socket.socket, model: ModelChoice,
         sys.exit(STARTUP_FAILURE)
 
 
-def worker_server(settings: ServeSettings, model: ModelChoice) -> uvicorn.Server:
+def worker_server(settings: ServeSettings, model: ModelChoice,
+                  service: Service | None = None) -> uvicorn.Server:
     """The worker's uvicorn server, not yet running, already stopped gracefully by SIGTERM or SIGINT.
 
     uvicorn installs its own handlers only once it runs, and re-raises the signal it caught once it has shut
     down. Before and after, this handler asks for the same graceful stop, so a SIGTERM that arrives while the
     worker is still starting is not lost (it was, with a no-op handler: the worker served on until killed),
     and the re-raised one is a clean exit."""
-    config = uvicorn.Config(create_app(model=model), loop="uvloop", http=bounded_protocol(settings.read_timeout),
-                            access_log=False, log_config=None, lifespan="on", ssl_certfile=settings.tls_cert,
+    config = uvicorn.Config(create_app(service, model=model), loop="uvloop",
+                            http=bounded_protocol(settings.read_timeout), access_log=False, log_config=None,
+                            lifespan="on", ssl_certfile=settings.tls_cert,
                             ssl_keyfile=settings.tls_key, timeout_graceful_shutdown=settings.graceful_seconds,
                             server_header=False)
     server = uvicorn.Server(config)

@@ -31,7 +31,17 @@ class Service:
         return self.predictor is not None
 
     def start(self, model: ModelChoice | str | None = None, history: History | None = None) -> "Service":
-        """Load the verified model and start the history writer (raises TweetopsError on a bad model)."""
+        """Load the verified model, unless loaded already, and start the history writer (raises TweetopsError on
+        a bad model)."""
+        if self.predictor is None:
+            self.load(model)
+        self.history = history if history is not None else History().start()
+        log.info("serving model %s: %s; history in %s", self.predictor.version, self.predictor.choice.note,
+                 self.history.engine.url.render_as_string(hide_password=True))
+        return self
+
+    def load(self, model: ModelChoice | str | None = None) -> "Service":
+        """Load the verified model, ready to answer (raises TweetopsError on a bad model)."""
         self.predictor = load_predictor(model)
         self.predictor.predict_proba(["warm up the fast path"])  # compile it now, not on the first request
         # The model's vocabularies are millions of long-lived objects: keep the cyclic GC from walking them
@@ -42,9 +52,6 @@ class Service:
         sys.setswitchinterval(0.001)
         metrics.set_model(self.predictor.version)
         set_model_version(self.predictor.version)  # on every log line this process writes
-        self.history = history if history is not None else History().start()
-        log.info("serving model %s: %s; history in %s", self.predictor.version, self.predictor.choice.note,
-                 self.history.engine.url.render_as_string(hide_password=True))
         return self
 
     def stop(self) -> None:
