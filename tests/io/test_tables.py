@@ -188,6 +188,18 @@ def test_a_line_of_unicode_blanks_is_a_row_in_csv_as_in_the_line_formats():
         assert texts == (["ok", "\u3000", "\u200b", "end"] if fmt != "tsv" else ["ok", "\u3000", "end"]), fmt
 
 
+def test_a_csv_header_is_the_first_line_that_names_a_column():
+    """A first line of U+3000 or bare commas was read as the header, so the file had no 'text' column ("its columns
+    are none", found by a hostile review); the lines before the header are no rows, as blank lines are."""
+    for before in ("\u3000\n", " , \n", "\n\u3000\n,,\n"):
+        reader = open_table(f"{before}text,id\nhello,1\n\u3000,2\n".encode(), "csv", "t.csv")
+        reader.require("text")
+        chunk = next(reader.chunks(10))
+        assert chunk.column("text") == ["hello", "\u3000"] and chunk.column("id") == ["1", "2"], repr(before)
+    with pytest.raises(TweetopsError, match="^t.csv is empty; a CSV input needs a header row.$"):
+        open_table("\u3000\n,\n".encode(), "csv", "t.csv").require("text")
+
+
 def test_a_nested_json_value_is_written_to_csv_as_json(tmp_path):
     """Not as Python's repr ({'k': ['a', None]}), which no JSON reader reads back (found by a hostile review)."""
     source = b'{"text": "fine", "meta": {"k": ["a", null]}, "tags": [1, 2], "n": 3}\n'

@@ -292,6 +292,11 @@ class JsonlReader(_LineReader):
             yield number, record, error
 
 
+def _names_a_column(cells: list[str]) -> bool:
+    """Whether a line can be a header: the lines before it, blank or of blanks (U+3000, ","), are no rows."""
+    return any(c.strip() for c in cells)
+
+
 class CsvReader(Reader):
     """Comma-separated, read by the csv module: with a header row, or with the columns given (headerless)."""
 
@@ -327,8 +332,8 @@ class CsvReader(Reader):
                                     "that hold commas, quotes or line breaks.")
 
     def _header(self) -> list[str]:
-        for _, cells, raw in self._rows():
-            if raw.strip(_LINE_SPACE):
+        for _, cells, _ in self._rows():
+            if _names_a_column(cells):
                 names = [c.strip() for c in cells]
                 twice = sorted({name for name in names if names.count(name) > 1})
                 if twice:
@@ -340,8 +345,8 @@ class CsvReader(Reader):
     def _records(self):
         rows = self._rows()
         if not self.given:
-            for _, _, raw in rows:  # the header
-                if raw.strip(_LINE_SPACE):
+            for _, cells, _ in rows:  # the header
+                if _names_a_column(cells):
                     break
         expected = len(self.columns)
         for line, cells, raw in rows:
