@@ -132,6 +132,9 @@ class HistoryIngestionParams(Section):
     max_rows: int = 50000
 
 
+MAX_WINDOW_HOURS = 876_000  # 100 years: any longer window is all of history, and past what a timedelta holds
+
+
 class MonitoringParams(Section):
     window_hours: float = 24.0
     max_rows: int = 5000
@@ -175,7 +178,8 @@ class Params(Section):
             (self.monitoring.min_samples >= 10, "monitoring.min_samples must be at least 10"),
             (self.monitoring.max_rows >= self.monitoring.min_samples,
              "monitoring.max_rows must be at least monitoring.min_samples"),
-            (self.monitoring.window_hours > 0, "monitoring.window_hours must be positive"),
+            (0 < self.monitoring.window_hours <= MAX_WINDOW_HOURS,
+             f"monitoring.window_hours must be positive and at most {MAX_WINDOW_HOURS:,} (100 years)"),
             (0.5 <= self.monitoring.domain_auc < 1, "monitoring.domain_auc must be in [0.5, 1)"),
             (0 < self.monitoring.chi2_p < 1, "monitoring.chi2_p must be between 0 and 1"),
             (0 < self.monitoring.length_ks < 1, "monitoring.length_ks must be between 0 and 1"),

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tweetops.errors import TweetopsError
-from tweetops.io.tables import NOT_UTF8, at_line, detect_format, open_table, open_writer
+from tweetops.io.tables import NOT_UTF8, at_line, detect_format, open_table, open_writer, standardise
 
 ROWS = [{"id": "007", "rating": "1.5", "text": "quoted, \"comma\" text"}, {"id": "2", "rating": "", "text": "NA"},
         {"id": "3", "rating": "-2", "text": "line one\nline two"}, {"id": "4", "rating": "0", "text": "tab\there"}]
@@ -142,9 +142,63 @@ def test_a_quote_never_closed_is_one_sentence_not_the_rest_of_the_file_as_one_ro
         open_table(data, "csv", "x.csv").frame()
 
 
-def test_a_header_naming_a_column_twice_is_refused():
-    with pytest.raises(TweetopsError, match="names the column 'text' more than once in its header"):
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    """In CSV and in Parquet: a Parquet file of two 'id' columns lost the first one's cells in CSV output, and two
+    'text' columns crashed batch-predict with a KeyError (found by a hostile review)."""
+    with pytest.raises(TweetopsError, match="^dup.csv names the column 'text' more than once in its header"):
         open_table(b"text,text\nx,a tweet\n", "csv", "dup.csv")
+    for names in (["text", "text"], ["text", "id", "id"]):
+        table = pa.Table.from_arrays([pa.array(["a tweet"])] * len(names), names=names)
+        pq.write_table(table, tmp_path / "dup.parquet")
+        with pytest.raises(TweetopsError, match=f"^dup.parquet names the column '{names[-1]}' more than once in its "
+                                                "header; rename one, so no column's cells are lost.$"):
+            open_table(tmp_path / "dup.parquet", "parquet", "dup.parquet")
+
+
+def test_hostile_cells_are_rows_with_their_reason_not_a_crash_or_a_refused_file(tmp_path):
+    """Each found by a hostile review: a JSON number over Python's 4,300 digits (batch-predict and the monitor died
+    with a ValueError, /invocations answered 500), a CSV field over the csv module's 131,072 characters (the whole
+    file was refused), a Latin-1 header name (every writer died with a UnicodeEncodeError)."""
+    lines = b'{"text": "fine"}\n{"text": "big", "n": 1' + b"0" * 5000 + b'}\n{"text": "after"}\n'
+    chunk = next(open_table(lines, "jsonl", "t.jsonl").chunks(10))
+    assert chunk.errors == [None, "line has a number over 4,300 digits long", None]
+    assert chunk.column("text") == ["fine", None, "after"]
+    long = "a" * 140_000
+    chunk = next(open_table(f"id,text\n1,fine\n2,{long}\n3,after\n".encode(), "csv", "t.csv").chunks(10))
+    assert chunk.column("text") == ["fine", long, "after"] and chunk.errors == [None, None, None]
+    reader = open_table(b"text,caf\xe9\ngood,1\n", "csv", "t.csv")
+    assert reader.columns == ["text", "caf\ufffd"]
+    writer = open_writer(reader, tmp_path / "out.csv", ["label"], fmt="csv")
+    for chunk in reader.chunks(10):
+        writer.write(chunk, {"label": ["positive"]})
+    writer.close()
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == ["text,caf\ufffd,label",
+                                                                               "good,1,positive"]
+
+
+def test_a_parquet_file_whose_pages_do_not_decode_is_one_sentence(tmp_path):
+    """Its footer reads fine, so the file opens; the scrambled pages failed later with a traceback."""
+    pq.write_table(pa.table({"text": [f"tweet number {i} " * 20 for i in range(2000)]}), tmp_path / "t.parquet")
+    data = bytearray((tmp_path / "t.parquet").read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    for i in range(200, len(data) - footer - 200):
+        data[i] ^= 0x5A
+    reader = open_table(bytes(data), "parquet", "t.parquet")
+    for read in (reader.frame, lambda: list(reader.chunks(100))):
+        with pytest.raises(TweetopsError, match="^t.parquet is not a readable Parquet file"):
+            read()
+
+
+def test_standardised_rows_read_binary_text_as_text_and_blank_ids_as_missing(tmp_path):
+    """A Parquet binary text column trained on "b'...'" strings, and blank ids were all one duplicate id, so half of
+    a file was quarantined (found by a hostile review)."""
+    texts = pa.array([b"good day", b"caf\xe9", b"bad day", b""], type=pa.binary())
+    pq.write_table(pa.table({"id": ["7", "", " ", "9"], "rating": ["1", "0", "-1", "0"], "text": texts}),
+                   tmp_path / "t.parquet")
+    rows = standardise(open_table(tmp_path / "t.parquet", "parquet", "t.parquet").frame(), "t.parquet")
+    assert rows["text"].tolist() == ["good day", "caf\ufffd", "bad day", ""]
+    assert rows["id"].tolist() == ["7", "row-2", "row-3", "9"]
+    assert rows["ingest_error"].fillna("-").tolist() == ["-", NOT_UTF8, "-", "-"]
 
 
 def test_a_record_of_empty_fields_is_a_row_and_a_blank_line_is_none():

@@ -63,9 +63,18 @@ def test_bad_traffic_files_are_one_clear_error(run_monitor, tmp_path):
     assert exited.value.code == 2
 
 
-def test_bad_options_are_one_clear_error(run_monitor):
+def test_bad_options_are_one_clear_error(run_monitor, tmp_path):
     _one_clear_line(run_monitor("--max-rows", "10"), "below monitoring.min_samples")
-    _one_clear_line(run_monitor("--window-hours", "0"), "--window-hours must be positive")
+    # nan, inf and 1e12 hours were a ValueError or an OverflowError from timedelta (found by a hostile review)
+    for hours in ("0", "nan", "inf", "1e12"):
+        _one_clear_line(run_monitor("--window-hours", hours), "--window-hours must be positive and at most 876,000 "
+                                                              "(100 years), got")
+    # an --output that is a file, or under one, failed with a traceback after the whole analysis
+    (tmp_path / "taken").write_text("mine\n")
+    taken = tmp_path / "taken"
+    _one_clear_line(run_monitor("--output", taken), f"the output {taken} is a file; give --output a folder.")
+    _one_clear_line(run_monitor("--output", taken / "report"), "is a file, not a folder; choose another --output.")
+    assert (tmp_path / "taken").read_text() == "mine\n"
 
 
 def test_a_model_from_before_monitoring_is_one_clear_error(run_monitor, trained_bundle, tmp_path):

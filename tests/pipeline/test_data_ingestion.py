@@ -82,8 +82,13 @@ def test_failed_sources_are_one_clear_error_and_keep_previous_outputs(project, h
     _, base = http_folder
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
+    (project / "loop.tsv").symlink_to(project / "loop.tsv")
     cases = {
         str(project / "missing.tsv"): "does not exist",
+        # OSErrors other than missing, folder, permission were tracebacks (found by a hostile review)
+        str(project / "loop.tsv"): r"loop.tsv cannot be read \(Too many levels of symbolic links\); check the path",
+        str(project / ("a" * 300 + ".tsv")): r"cannot be read \(File name too long\)",
+        str(project / "params.yaml" / "x.tsv"): r"cannot be read \(Not a directory\)",
         base + "missing.tsv": "server answered HTTP 404",
         "https://127.0.0.1:9/tweets.tsv": "cannot download",
         f"s3://{s3_bucket}/missing.tsv": r"S3 refused .*NoSuchKey",

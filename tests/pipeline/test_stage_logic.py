@@ -10,7 +10,9 @@ from scipy import sparse
 
 from tweetops.model import LABELS
 from tweetops.pipeline.clustering import cluster, pseudo_label, purity, top_terms
-from tweetops.pipeline.data_preparation import label_from_rating, mark_duplicates, split, validate
+from tweetops.errors import TweetopsError
+from tweetops.pipeline.data_preparation import (history_counts, label_from_rating, mark_duplicates, split,
+                                                validate)
 from tweetops.pipeline.model_training import TrainingRows, ablation, boundary_weights, reference
 from tweetops.settings import LabelParams, MonitoringParams, SplitParams, TrainingParams
 
@@ -31,11 +33,12 @@ def test_labels_come_from_the_mean_rating_and_its_thresholds():
 def test_validation_gives_each_bad_row_its_reason_and_keeps_unrated_rows():
     frame = validate(raw([("1", "1.5", "good"), ("2", "", "no rating"), ("3", "high", "x"), ("4", "9", "y"),
                           ("5", "0", "   "), ("6", "0", "caf\ufffd"), ("7", "0", "4021"), ("8", "inf", "z"),
-                          ("9", "0", "\u200b\u3164")]), LP)  # invisible: empty to training as to serving
+                          ("9", "0", "\u200b\u3164"),  # invisible: empty to training as to serving
+                          ("10", "1", "nul \x00 here")]), LP)  # refused by the API: not learnt, nor a reference
     assert frame["reason"].tolist() == [
         pd.NA, pd.NA, "rating is not a number: high", "rating is outside [-4, 4]: 9", "text is empty",
         "text is not valid UTF-8", "text is a number, not words (are the columns swapped?)",
-        "rating is outside [-4, 4]: inf", "text is empty"]
+        "rating is outside [-4, 4]: inf", "text is empty", "text has a NUL character (U+0000)"]
     assert frame["rating_value"].iloc[0] == 1.5 and np.isnan(frame["rating_value"].iloc[1])
 
 
@@ -57,6 +60,29 @@ def test_the_label_budget_hides_exactly_its_share_of_training_labels_per_class()
     assert ((per_class["sum"] - per_class["size"] / 2).abs() <= 0.5).all()  # half of each class, stratified
     with pytest.raises(Exception, match="need at least 2 rated rows of each label"):
         split(kept[kept["label"] != "neutral"], SplitParams())
+
+
+def test_too_few_rows_to_split_is_one_sentence_not_sklearns_error():
+    """2 rows of each label pass the label count, but a 20% test part of 6 rows holds no row of each label: it was
+    sklearn's ValueError and a traceback (found by a hostile review); so was a label budget too small."""
+    kept = pd.DataFrame({"id": [str(i) for i in range(6)], "source_row": range(6), "label": list(LABELS) * 2})
+    with pytest.raises(TweetopsError, match=r"^6 rated rows are too few for split.test_size 0.2 to hold out a test row "
+                                            r"of each label and keep one to train on; add rated rows.$"):
+        split(kept, SplitParams())
+    kept = pd.DataFrame({"id": [str(i) for i in range(60)], "source_row": range(60), "label": list(LABELS) * 20})
+    with pytest.raises(TweetopsError, match=r"^split.labeled_fraction 0.01 of 48 training rows keeps fewer than one "
+                                            r"labelled row of each label; raise it.$"):
+        split(kept, SplitParams(labeled_fraction=0.01))
+
+
+def test_a_rated_row_whose_id_starts_like_a_history_row_is_the_users_own():
+    """History rows are unrated; a rated id "history-1" reached the test split and failed an assertion."""
+    kept = validate(raw([(f"history-{i}", str(i % 3 - 1), f"tweet {i}") for i in range(30)]
+                        + [("history-x", "", "served text")]), LP)
+    kept = kept.assign(label=label_from_rating(kept["rating_value"], LP))
+    train, test = split(kept, SplitParams())
+    counts = history_counts(kept, train, test)
+    assert counts["rows_in"] == 1 and counts["train_unlabeled"] == 1 and counts["test"] == 0
 
 
 def test_clusters_follow_the_geometry_and_pseudo_labels_the_gold_majority():

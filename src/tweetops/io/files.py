@@ -171,3 +171,26 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cannot_write(path: Path, exc: OSError, option: str = "--output") -> TweetopsError:
+    """One sentence for an output that cannot be created: under a file, in a folder we may not write, ..."""
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        why = f"{blocker} is a file, not a folder"
+    elif isinstance(exc, PermissionError):
+        why = f"{path.parent if path.parent.is_dir() else blocker} is not writable (permission denied)"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return TweetopsError(f"cannot write the output {path}: {why}; choose another {option}.")
+
+
+def writable_folder(folder: Path, option: str = "--output") -> Path:
+    """The folder, made if missing; one sentence when it is a file or cannot be made."""
+    if folder.exists() and not folder.is_dir():
+        raise TweetopsError(f"the output {folder} is a file; give {option} a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(folder, exc, option) from None
+    return folder

@@ -78,6 +78,9 @@ def read_bytes(uri: str, *, root: Path | None = None, endpoint_url: str | None =
             raise TweetopsError(f"data source {path} is a folder; point it at a file.")
         except PermissionError:
             raise TweetopsError(f"data source {path} is not readable (permission denied).")
+        except OSError as exc:  # a symlink loop, a name too long, a file used as a folder...
+            raise TweetopsError(f"data source {path} cannot be read ({exc.strerror or type(exc).__name__}); "
+                                "check the path or pass --source.")
     if scheme in ("https", "http"):
         import requests
 

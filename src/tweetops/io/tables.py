@@ -37,6 +37,9 @@ EXTENSIONS = {".txt": "txt", ".tsv": "tsv", ".tab": "tsv", ".csv": "csv",
 COLUMNS = ["id", "rating", "text", "source_row", "ingest_error"]
 STRING_COLUMNS = {"id": "string", "rating": "string", "text": "string", "ingest_error": "string"}
 NOT_UTF8 = "line is not valid UTF-8"
+# A field as long as a file may be: one over-long text is a row its validation flags, not a file the csv module
+# refuses (its default limit is 131,072 characters).
+csv.field_size_limit(2**31 - 1)
 # A blank line is no row: empty, or only ASCII whitespace (what bytes.strip() removes, as the line readers do). A line
 # of other blanks (U+3000, a zero-width space) is a row, which validation flags as empty.
 _LINE_SPACE = " \t\n\r\x0b\x0c"
@@ -277,6 +280,9 @@ class JsonlReader(_LineReader):
             except (json.JSONDecodeError, RecursionError):
                 yield number, {}, "line is not valid JSON"
                 continue
+            except ValueError:  # Python's limit on the digits of an int it converts
+                yield number, {}, "line has a number over 4,300 digits long"
+                continue
             if isinstance(record, str):
                 record = {"text": record}
             if not isinstance(record, dict):
@@ -290,6 +296,19 @@ class JsonlReader(_LineReader):
                     continue
                 error = error or (bad and f"line has a lone surrogate (U+{ord(bad):04X}), which is not a character")
             yield number, record, error
+
+
+def _refuse_repeated(names: list[str], name: str) -> None:
+    """Two columns of one name: readers and writers keep one of them, so the other's cells would be lost."""
+    twice = sorted({column for column in names if names.count(column) > 1})
+    if twice:
+        raise TweetopsError(f"{name} names the column {twice[0]!r} more than once in its header; rename one, so no "
+                            "column's cells are lost.")
+
+
+def _repaired(text: str) -> str:
+    """Undecodable bytes (kept as surrogates by surrogateescape) as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _names_a_column(cells: list[str]) -> bool:
@@ -334,11 +353,8 @@ class CsvReader(Reader):
     def _header(self) -> list[str]:
         for _, cells, _ in self._rows():
             if _names_a_column(cells):
-                names = [c.strip() for c in cells]
-                twice = sorted({name for name in names if names.count(name) > 1})
-                if twice:
-                    raise TweetopsError(f"{self.name} names the column {twice[0]!r} more than once in its header; "
-                                        "rename one, so no column's cells are lost.")
+                names = [_repaired(c.strip()) for c in cells]  # a Latin-1 header: names no writer fails on
+                _refuse_repeated(names, self.name)
                 return names
         raise TweetopsError(f"{self.name} is empty; a CSV input needs a header row.")
 
@@ -363,7 +379,7 @@ class CsvReader(Reader):
             record = {}
             for column, cell in zip(self.columns, cells):
                 if cell is not None and _SURROGATE.search(cell):
-                    cell = cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                    cell = _repaired(cell)
                     error = error or NOT_UTF8
                 record[column] = cell
             yield line, record, error
@@ -438,6 +454,7 @@ class ParquetReader(Reader):
             raise TweetopsError(f"{name} is not a readable Parquet file ({type(exc).__name__}).") from exc
         self.schema = self.file.schema_arrow
         self.columns = self.schema.names
+        _refuse_repeated(self.columns, name)
 
     def count(self) -> int:
         return self.file.metadata.num_rows
@@ -455,7 +472,7 @@ class ParquetReader(Reader):
         if not groups:
             return
         position = first
-        for batch in self.file.iter_batches(batch_size=size, row_groups=groups, use_threads=False):
+        for batch in self._batches(batch_size=size, row_groups=groups, use_threads=False):
             lo, hi = max(start - position, 0), min(stop - position, batch.num_rows)
             if hi > lo:
                 part, errors = _utf8_repaired(batch.slice(lo, hi - lo))
@@ -464,16 +481,21 @@ class ParquetReader(Reader):
             if position >= stop:
                 return
 
-    def frame(self) -> pd.DataFrame:
-        batches, errors = [], []
+    def _batches(self, **options):
+        """The file's record batches; a page that does not decode (a footer can be fine and the data not) is
+        one sentence, wherever in the file it is."""
         try:
-            for batch in self.file.iter_batches():
-                batch, bad = _utf8_repaired(batch)
-                batches.append(batch)
-                errors += bad
-            frame = pa.Table.from_batches(batches, schema=self.schema).to_pandas()
+            yield from self.file.iter_batches(**options)
         except (pa.ArrowException, OSError) as exc:
             raise TweetopsError(f"{self.name} is not a readable Parquet file ({type(exc).__name__}).") from exc
+
+    def frame(self) -> pd.DataFrame:
+        batches, errors = [], []
+        for batch in self._batches():
+            batch, bad = _utf8_repaired(batch)
+            batches.append(batch)
+            errors += bad
+        frame = pa.Table.from_batches(batches, schema=self.schema).to_pandas()
         if frame.empty:
             raise TweetopsError(f"{self.name} holds no data rows.")
         return _with_row_columns(frame, range(1, len(frame) + 1), errors, self.name)
@@ -499,7 +521,19 @@ def open_table(source: Path | bytes, fmt: str, name: str, columns: list[str] | N
 def _as_text(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, bytes):  # a Parquet binary column: its text, not its repr ("b'...'")
+        return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _not_utf8(value) -> bool:
+    if not isinstance(value, bytes):
+        return False
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def standardise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -511,11 +545,15 @@ def standardise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             "name the tweet column 'text', with optional 'id' and 'rating'."
         )
     out = pd.DataFrame({"source_row": frame["source_row"].astype("int64")})
-    out["id"] = frame["id"].map(_as_text) if "id" in frame else None
+    ids = frame["id"].map(_as_text) if "id" in frame else pd.Series(None, index=frame.index, dtype=object)
+    out["id"] = ids.map(lambda v: v if v and v.strip() else None)  # a blank id is a missing one, not a duplicate
     out["id"] = out["id"].fillna("row-" + out["source_row"].astype(str))
     out["rating"] = frame["rating"].map(_as_text) if "rating" in frame else None
     out["text"] = frame["text"].map(_as_text)
     out["ingest_error"] = frame["ingest_error"].map(_as_text)
+    for column in ("id", "rating", "text"):  # binary Parquet cells that are not UTF-8: read with U+FFFD, flagged
+        if column in frame:
+            out.loc[frame[column].map(_not_utf8).astype(bool) & out["ingest_error"].isna(), "ingest_error"] = NOT_UTF8
     return out[COLUMNS].astype(STRING_COLUMNS)
 
 

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from tweetops.errors import TweetopsError
+from tweetops.io.files import writable_folder
 from tweetops.logs import timed
 from tweetops.model import LABELS
 from tweetops.model.bundle import load_bundle
@@ -24,7 +25,7 @@ from tweetops.monitoring.reference import read_reference
 from tweetops.monitoring.traffic import Window, from_file, from_history
 from tweetops.serving.history import database_url
 from tweetops.serving.inference import resolve_model
-from tweetops.settings import Config, environment
+from tweetops.settings import MAX_WINDOW_HOURS, Config, environment
 
 log = logging.getLogger("tweetops.monitor")
 EXIT_CODES = {"no_drift": 0, "drift": 3, "not_enough_data": 4}
@@ -64,8 +65,11 @@ def monitor(config: Config, *, input_uri: str | None = None, history: str | None
     if max_rows is not None and max_rows < params.min_samples:
         raise TweetopsError(f"--max-rows {max_rows} is below monitoring.min_samples ({params.min_samples}); "
                             "no verdict could ever be reached.")
-    if window_hours is not None and window_hours <= 0:
-        raise TweetopsError(f"--window-hours must be positive, got {window_hours:g}.")
+    if window_hours is not None and not 0 < window_hours <= MAX_WINDOW_HOURS:  # nan too
+        raise TweetopsError(f"--window-hours must be positive and at most {MAX_WINDOW_HOURS:,} (100 years), got "
+                            f"{window_hours:g}.")
+    if output:  # before the model and the traffic are read, so a bad folder wastes no analysis
+        writable_folder(Path(output), "--output")
     gateway = pushgateway or environment().pushgateway_url
     if gateway:
         gateway = check_url(gateway)

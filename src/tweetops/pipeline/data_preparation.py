@@ -37,6 +37,9 @@ def validate(frame: pd.DataFrame, params: LabelParams) -> pd.DataFrame:
     reason = frame["ingest_error"].astype("object")
     text = frame["text"].fillna("")
     reason = reason.where(reason.notna(), np.where(text.str.strip(BLANK) == "", "text is empty", None))
+    # What the API refuses, training does not learn from (nor keep in the bundle's drift reference).
+    reason = reason.where(reason.notna(), np.where(text.str.contains("\x00", regex=False),
+                                                   "text has a NUL character (U+0000)", None))
     reason = reason.where(reason.notna(), np.where(text.str.contains("\ufffd", regex=False),
                                                    "text is not valid UTF-8", None))
     # A text that is only a number is an id or a rating in the wrong column, not a tweet.
@@ -76,12 +79,20 @@ def split(kept: pd.DataFrame, sp: SplitParams, why: str = "") -> tuple[pd.DataFr
     if rated["label"].nunique() < len(LABELS) or rated["label"].value_counts().min() < 2:
         counts = rated["label"].value_counts().to_dict()
         raise TweetopsError(f"need at least 2 rated rows of each label to split, found {counts}{why}.")
-    train, test = train_test_split(rated, test_size=sp.test_size, random_state=sp.seed, stratify=rated["label"])
+    try:
+        train, test = train_test_split(rated, test_size=sp.test_size, random_state=sp.seed, stratify=rated["label"])
+    except ValueError:  # too few rows for a test (or training) row of each label
+        raise TweetopsError(f"{len(rated):,} rated rows are too few for split.test_size {sp.test_size:g} to hold out "
+                            f"a test row of each label and keep one to train on{why}; add rated rows.") from None
     train = train.copy()
     train["labeled"] = True
     if sp.labeled_fraction < 1.0:
-        hidden, _ = train_test_split(train.index, train_size=1 - sp.labeled_fraction,
-                                     random_state=sp.seed, stratify=train["label"])
+        try:
+            hidden, _ = train_test_split(train.index, train_size=1 - sp.labeled_fraction,
+                                         random_state=sp.seed, stratify=train["label"])
+        except ValueError:
+            raise TweetopsError(f"split.labeled_fraction {sp.labeled_fraction:g} of {len(train):,} training rows "
+                                "keeps fewer than one labelled row of each label; raise it.") from None
         train.loc[hidden, "labeled"] = False
     unrated = unrated.assign(labeled=False)
     train = pd.concat([train, unrated]).sort_values("source_row")
@@ -90,13 +101,13 @@ def split(kept: pd.DataFrame, sp: SplitParams, why: str = "") -> tuple[pd.DataFr
 
 def history_counts(frame: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame) -> dict:
     """Where the prediction-history rows went: unlabelled train rows or quarantine, never test."""
-    def ours(ids: pd.Series) -> pd.Series:
-        return ids.astype("string").str.startswith(HISTORY_ID_PREFIX).fillna(False)
+    def ours(rows: pd.DataFrame) -> pd.Series:  # history rows are unrated: a rated "history-7" is the user's own
+        return rows["id"].astype("string").str.startswith(HISTORY_ID_PREFIX).fillna(False) & rows["rating_value"].isna()
 
-    mine = frame[ours(frame["id"])]
+    mine = frame[ours(frame)]
     quarantined = mine[mine["reason"].notna()]
-    counts = {"rows_in": len(mine), "train_unlabeled": int(ours(train["id"]).sum()),
-              "rows_quarantined": len(quarantined), "test": int(ours(test["id"]).sum()),
+    counts = {"rows_in": len(mine), "train_unlabeled": int(ours(train).sum()),
+              "rows_quarantined": len(quarantined), "test": int(ours(test).sum()),
               "quarantine_reasons": quarantined["reason"].str.split(":").str[0].value_counts().to_dict()}
     assert counts["test"] == 0 and counts["rows_in"] == counts["train_unlabeled"] + counts["rows_quarantined"]
     return counts

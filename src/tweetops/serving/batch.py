@@ -22,7 +22,7 @@ import numpy as np
 
 from tweetops.errors import TweetopsError
 from tweetops.io import storage
-from tweetops.io.files import atomic_path, scratch_folder
+from tweetops.io.files import atomic_path, cannot_write, scratch_folder
 from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
 from tweetops.logs import Progress
 from tweetops.model import LABELS
@@ -129,18 +129,6 @@ def _check_not_input(input_uri: str, output: str) -> None:
                             "input; choose another --output.")
 
 
-def _cannot_write(path: Path, exc: OSError) -> TweetopsError:
-    """One sentence for an output that cannot be created: under a file, in a folder we may not write, ..."""
-    blocker = next((p for p in path.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        why = f"{blocker} is a file, not a folder"
-    elif isinstance(exc, PermissionError):
-        why = f"{path.parent if path.parent.is_dir() else blocker} is not writable (permission denied)"
-    else:
-        why = exc.strerror or type(exc).__name__
-    return TweetopsError(f"cannot write the output {path}: {why}; choose another --output.")
-
-
 @contextlib.contextmanager
 def _local_input(uri: str, scratch: Path):
     if storage.scheme_of(uri) == "s3":
@@ -167,7 +155,7 @@ def _local_output(uri: str, scratch: Path):
         try:  # made now, before the model loads, so an output that cannot be written is said at once
             tmp = stack.enter_context(atomic_path(path))
         except OSError as exc:
-            raise _cannot_write(path, exc) from None
+            raise cannot_write(path, exc) from None
         yield tmp
 
 
