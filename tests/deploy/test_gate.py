@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tweetops.cli import main
 from tweetops.errors import TweetopsError
 from tweetops.release import gate
+from tweetops.release.evaluation import evaluate
 from tweetops.settings import GateParams
 from tests.release.seal import reseal
 
@@ -120,3 +123,29 @@ def test_beating_the_champion_is_not_enough_when_a_baseline_wins():
     decision = challenge(challenger(0.68, 0.7, 0.6, 0.74), scored(0.60, 0.6, 0.5, 0.7), RULE, "1")
     assert decision["delta"] > RULE.min_delta and not decision["promote"]
     assert decision["reasons"][0].startswith("gate failed: run r1 macro-F1 0.6800 does not beat VADER compound rule")
+
+
+def test_the_champion_is_scored_only_on_the_test_rows_it_was_not_trained_on(trained_project, trained_bundle):
+    """Another version of the data splits differently: rows the champion was fitted on land in the new test split,
+    where it scored 0.89 against a held-out 0.77 and blocked fair challengers (found by a hostile review). The bundle
+    keeps its training texts' digests; the gate scores both models on the rest."""
+    from tweetops.catalog import Catalog
+    from tweetops.model.bundle import TRAINED_ON_FILE
+
+    catalog = Catalog(trained_project)
+    train, test = pd.read_parquet(catalog.split("train")), pd.read_parquet(catalog.split("test"))
+    assert len(np.load(trained_bundle / TRAINED_ON_FILE)) == len(train) == 3360
+    mixed = pd.concat([train.head(500), test], ignore_index=True)  # 500 of its training rows, then its test split
+    predicted = mixed["label"].to_numpy(object).copy()
+    predicted[:700:7] = "neutral"  # a challenger right on most rows, wrong on some of both parts
+    duel = gate.score_champion(trained_bundle, mixed, predicted)
+    assert (duel["duel_rows"], duel["champion_trained_on"]) == (840, 500)
+    assert duel["where"] == "the 840 of this run's 1,340 test rows the champion was not trained on"
+    manifest = json.loads((trained_bundle / "manifest.json").read_text())
+    assert duel["champion"] == manifest["metrics"]  # exactly its own held-out score, as at training
+    assert duel["challenger"] == evaluate(test["label"].to_numpy(object), predicted[500:])
+    decision = gate.verdict(manifest, GateParams(), {"name": "v1"}, duel["champion"], duel=duel)
+    assert decision["reasons"][0].startswith(f"macro-F1 {duel['challenger']['macro_f1']:.4f} vs champion "
+                                             f"{manifest['metrics']['macro_f1']:.4f} on the 840 of this run's")
+    only_seen = gate.score_champion(trained_bundle, train.head(500), train.head(500)["label"].to_numpy(object))
+    assert "champion" not in only_seen and only_seen["duel_rows"] == 0  # the judge lets the baselines decide

@@ -137,7 +137,8 @@ def test_runtime_has_no_compiler_caches_or_test_suites(docker_daemon, image):
     assert out[:3] == ["[]", "[]", "[]"], out
     listed = docker_daemon("run", "--rm", "--entrypoint", "ls", image["tag"], "/opt/tweetops/model").stdout.split()
     # the baked bundle, outside /opt/ml/model
-    assert sorted(listed) == ["manifest.json", "manifest.sha256", "model.joblib", "model_card.md", "reference.parquet"]
+    assert sorted(listed) == ["manifest.json", "manifest.sha256", "model.joblib", "model_card.md",
+                              "reference.parquet", "trained_on.npy"]
 
 
 def sbom_packages(sbom: dict) -> dict[str, str]:

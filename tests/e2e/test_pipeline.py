@@ -27,7 +27,7 @@ def test_run_writes_the_bundle_reports_and_manifest(trained_project, trained_bun
     run_id = trained_bundle.name
     assert (trained_project / "models" / "champion").readlink().name == run_id
     assert not (trained_project / "models" / "latest").exists()  # no pointer that moves on every run
-    bundle_files = {"model.joblib", "model_card.md", "reference.parquet"}
+    bundle_files = {"model.joblib", "model_card.md", "reference.parquet", "trained_on.npy"}
     assert {p.name for p in trained_bundle.iterdir()} == bundle_files | {"manifest.json", "manifest.sha256"}
     reports = trained_project / "reports" / run_id
     for name in ("metrics.json", "confusion_matrix.png", "clusters.md", "summary.md", "test_predictions.parquet"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
+import numpy as np
 
 from tweetops.errors import TweetopsError
 from tweetops.io.files import sha256_file
@@ -38,6 +39,9 @@ CHECKSUM_FILE = "manifest.sha256"
 SIGNATURE_FILE = "manifest.sig"
 CARD_FILE = "model_card.md"
 REFERENCE_FILE = "reference.parquet"
+# Which texts the model was fitted on (8-byte digests, sorted): a later run's gate scores this model, as champion,
+# only on test rows it never saw, since another data version's split puts rows it trained on into the test split.
+TRAINED_ON_FILE = "trained_on.npy"
 SEAL = (MANIFEST_FILE, CHECKSUM_FILE, SIGNATURE_FILE)  # the files that describe the others
 # What a bundle's model needs to load and answer the same: recorded in its manifest, pinned for MLflow.
 # The last two run the encoder family's graph and tokenizer (int8 kernels and tokenizer formats move).
@@ -95,6 +99,23 @@ def is_bundle(path: Path) -> bool:
 def _key() -> bytes | None:
     key = environment().bundle_key
     return key.get_secret_value().encode() if key else None
+
+
+def text_digests(texts) -> np.ndarray:
+    """Each text's 8-byte BLAKE2b digest, as uint64 (a lone surrogate is hashed as its code unit)."""
+    return np.array([int.from_bytes(hashlib.blake2b(str(t).encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                                    "little") for t in texts], dtype=np.uint64)
+
+
+def write_trained_on(path: Path, texts) -> Path:
+    np.save(path, np.unique(text_digests(texts)), allow_pickle=False)
+    return path
+
+
+def trained_on(folder: Path) -> np.ndarray | None:
+    """The digests of the texts a bundle's model was fitted on; None for a bundle made before they were kept."""
+    path = Path(folder) / TRAINED_ON_FILE
+    return np.load(path, allow_pickle=False) if path.exists() else None
 
 
 def _signature(manifest_bytes: bytes, key: bytes) -> str:

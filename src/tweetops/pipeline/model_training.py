@@ -27,7 +27,7 @@ from tweetops.logs import timed
 from tweetops.model import LABELS, predicted_labels
 from tweetops.model.builder import assemble, make_classifier
 from tweetops.model.encoder_training import check_can_train, train_blend
-from tweetops.model.bundle import CARD_FILE, REFERENCE_FILE, git_commit, save_bundle
+from tweetops.model.bundle import CARD_FILE, REFERENCE_FILE, TRAINED_ON_FILE, git_commit, save_bundle, write_trained_on
 from tweetops.model.lexicon import compound
 from tweetops.pipeline.options import stage_main
 from tweetops.pipeline.runs import Run
@@ -214,12 +214,13 @@ def stage(run: Run) -> dict:
         "model": family,
         "clustering": {k: v for k, v in d["clusters"].items() if k != "top_terms"},
     }
-    manifest["gate"] = gate.judge(run.params, catalog, manifest, test)
+    manifest["gate"] = gate.judge(run.params, catalog, manifest, test, predicted_labels(served))
     written = write_run_reports(report_dir, manifest, test, served)
     card = write_card(report_dir / CARD_FILE, manifest, model.predict_proba, test, served, catalog.root)
     ref = write_parquet(catalog.features / REFERENCE_FILE, reference(test, served, run.params.monitoring))
+    seen = write_trained_on(catalog.features / TRAINED_ON_FILE, train["text"])  # labelled or not: all it saw
     bundle = save_bundle(model, catalog.bundle(run.run_id), manifest,
-                         extra_files={CARD_FILE: card, REFERENCE_FILE: ref, **licences})
+                         extra_files={CARD_FILE: card, REFERENCE_FILE: ref, TRAINED_ON_FILE: seen, **licences})
     write_json(catalog.verdict(run.run_id), manifest["gate"])
     logged = tracking.log_training(run.params, catalog, bundle, report_dir)
     log.info("model bundle %s; reports %s; gate: %s", final, catalog.published(report_dir),

@@ -1,8 +1,10 @@
 """The gate: the one place that decides whether a run's model may be published.
 
 A model may be published when it beats every baseline in its manifest AND, when there is a champion,
-beats the champion on the SAME held-out test split (the champion's bundle is scored on this run's rows):
-macro-F1 higher by at least gate.min_delta, and no class's F1 lower by more than gate.max_class_drop.
+beats the champion on the SAME held-out test rows (the champion's bundle is scored on this run's test split,
+less the rows the champion was fitted on: another version of the data splits differently, and a champion scored
+on its own training rows looked unbeatable): macro-F1 higher by at least gate.min_delta, and no class's F1 lower
+by more than gate.max_class_drop.
 
 The model_training stage records the verdict in the manifest (`judge`); `tweetops publish` acts on it;
 `tweetops gate --bundle` fails a job whose model does not even beat its baselines (`check_bundle`).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tweetops.catalog import Catalog
@@ -21,7 +24,7 @@ from tweetops.errors import TweetopsError
 from tweetops.io.files import write_json
 from tweetops.logs import timed
 from tweetops.model import LABELS, predicted_labels
-from tweetops.model.bundle import OlderBundle, load_bundle
+from tweetops.model.bundle import OlderBundle, load_bundle, text_digests, trained_on
 from tweetops.model.fast_path import fast_predict_proba
 from tweetops.release import render
 from tweetops.release.evaluation import evaluate
@@ -30,6 +33,7 @@ from tweetops.settings import GateParams, Params
 
 log = logging.getLogger("tweetops.gate")
 METRIC = "macro_f1"
+MIN_DUEL_ROWS = 30  # fewer test rows unseen by the champion, with every label among them, compare nothing
 
 
 class GateFailed(TweetopsError):
@@ -60,13 +64,14 @@ def against_baselines(manifest: dict) -> dict:
     return decision
 
 
-def against_champion(metrics: dict, champion_metrics: dict, params: GateParams) -> dict:
-    """The champion rule on two evaluate() results from the same test split."""
+def against_champion(metrics: dict, champion_metrics: dict, params: GateParams,
+                     where: str = "this run's test split") -> dict:
+    """The champion rule on two evaluate() results from the same test rows (`where` names them)."""
     score, best = float(metrics[METRIC]), float(champion_metrics[METRIC])
     delta = score - best
     drops = {label: float(champion_metrics["per_class"][label]["f1"] - metrics["per_class"][label]["f1"])
              for label in champion_metrics["per_class"]}
-    reasons = [f"macro-F1 {score:.4f} vs champion {best:.4f} on this run's test split: {delta:+.4f} "
+    reasons = [f"macro-F1 {score:.4f} vs champion {best:.4f} on {where}: {delta:+.4f} "
                f"({'meets' if delta >= params.min_delta else 'below'} the required +{params.min_delta:.4f})"]
     too_far = {label: drop for label, drop in drops.items() if drop > params.max_class_drop}
     reasons += [f"F1 {label} drops by {drop:.4f}, more than max_class_drop {params.max_class_drop:.4f}"
@@ -76,10 +81,12 @@ def against_champion(metrics: dict, champion_metrics: dict, params: GateParams) 
 
 
 def verdict(manifest: dict, params: GateParams, champion: dict | None = None, champion_metrics: dict | None = None,
-            unscored: str | None = None) -> dict:
+            unscored: str | None = None, duel: dict | None = None) -> dict:
     """Publish or not, with every reason. `champion` identifies the champion the model was compared with
     ({registry, version, run_id, digest, name}); None when there is none. `unscored` says why the champion
-    could not be scored when there is one: then the baselines alone decide, and the verdict says why."""
+    could not be scored when there is one: then the baselines alone decide, and the verdict says why. `duel`
+    (score_champion's) holds the challenger's metrics on the rows both were scored on when those are not the
+    whole test split."""
     first = against_baselines(manifest)
     rule = {"min_delta": params.min_delta, "max_class_drop": params.max_class_drop}
     out = {"challenger": manifest.get("run_id"), "challenger_macro_f1": first["model"], "baselines": first,
@@ -90,35 +97,54 @@ def verdict(manifest: dict, params: GateParams, champion: dict | None = None, ch
                    "decided"] if champion else []
         out.update(promote=first["passed"], against="baselines", reasons=[*reasons, first["sentence"]])
     else:
-        duel = against_champion(manifest["metrics"], champion_metrics, params)
-        out.update(duel, promote=first["passed"] and duel.pop("passed"), against="champion",
-                   reasons=([] if first["passed"] else [first["sentence"]]) + duel["reasons"])
+        duel = duel or {}
+        rows = {k: duel[k] for k in ("duel_rows", "champion_trained_on") if k in duel}
+        decided = against_champion(duel.get("challenger", manifest["metrics"]), champion_metrics, params,
+                                   duel.get("where", "this run's test split"))
+        out.update(decided, **rows, promote=first["passed"] and decided.pop("passed"), against="champion",
+                   reasons=([] if first["passed"] else [first["sentence"]]) + decided["reasons"])
     out["sentence"] = render.verdict_sentence(out)
     return out
 
 
-def score_champion(bundle: Path, test: pd.DataFrame) -> dict:
-    """The champion bundle's metrics on THIS run's test split, so both models face the same rows."""
+def score_champion(bundle: Path, test: pd.DataFrame, predicted: np.ndarray) -> dict:
+    """Both models' metrics on THIS run's test rows that the champion was not fitted on (all of them for a bundle
+    made before it kept its training texts): {"champion", "challenger", "where", "duel_rows",
+    "champion_trained_on"}; `predicted` is the challenger's labels for every test row."""
     model = load_bundle(bundle).model
     if tuple(model.classes_) != LABELS:
         raise TweetopsError(f"the champion at {bundle} predicts {list(model.classes_)}, not {list(LABELS)}.")
+    seen = trained_on(bundle)
+    unseen = np.ones(len(test), bool) if seen is None else ~np.isin(text_digests(test["text"]), seen)
+    where = ("this run's test split" if unseen.all() else
+             f"the {unseen.sum():,} of this run's {len(test):,} test rows the champion was not trained on")
+    rows, truth = test[unseen], test["label"].to_numpy(object)[unseen]
+    out = {"where": where, "duel_rows": int(unseen.sum()), "champion_trained_on": int((~unseen).sum())}
+    if len(rows) < MIN_DUEL_ROWS or set(truth) != set(LABELS):
+        return out
     # The serving fast path: the same probabilities as the Pipeline's, in a fraction of the time.
-    predicted = predicted_labels(fast_predict_proba(model, test["text"].tolist()))
-    return evaluate(test["label"].to_numpy(object), predicted)
+    champion = predicted_labels(fast_predict_proba(model, rows["text"].tolist()))
+    return {**out, "champion": evaluate(truth, champion), "challenger": evaluate(truth, np.asarray(predicted)[unseen])}
 
 
-def judge(params: Params, catalog: Catalog, manifest: dict, test: pd.DataFrame) -> dict:
-    """The verdict on a freshly trained model, against the champion its registry names now."""
+def judge(params: Params, catalog: Catalog, manifest: dict, test: pd.DataFrame, predicted: np.ndarray) -> dict:
+    """The verdict on a freshly trained model (`predicted`: its labels for the test rows), against the champion its
+    registry names now."""
     store = open_registry(params.tracking, catalog)
     with store.guard():
         current = store.champion()
         bundle = store.fetch(current) if current else None
-    champion = scores = unscored = None
+    champion = scores = unscored = duel = None
     if current is not None:
         champion = {**current.identity(), "name": current.label}
         try:
             with timed(log, f"scored the champion (version {current.label}) on this run's test split"):
-                scores = score_champion(bundle, test)
+                duel = score_champion(bundle, test, predicted)
+            scores = duel.get("champion")
+            if scores is None:  # the baselines decide, and the verdict says why
+                unscored = (f"it was trained on {duel['champion_trained_on']:,} of this run's {len(test):,} test "
+                            f"rows, so the {duel['duel_rows']:,} left are too few to compare on (at least "
+                            f"{MIN_DUEL_ROWS}, with every label)")
         except OlderBundle as exc:  # made before this format or before signing: the baselines decide, said so
             unscored = str(exc)
             log.warning("the champion cannot be scored (%s); judging against the baselines alone", exc)
@@ -126,7 +152,7 @@ def judge(params: Params, catalog: Catalog, manifest: dict, test: pd.DataFrame) 
             raise TweetopsError(f"the champion {current.label} does not verify, so this run cannot be judged "
                                 f"against it ({str(exc).rstrip('.')}); restore it or roll it back (`tweetops registry "
                                 "rollback`), then run model_training again.") from None
-    decision = verdict(manifest, params.gate, champion, scores, unscored)
+    decision = verdict(manifest, params.gate, champion, scores, unscored, duel)
     decision["registry"] = store.where
     log.info("gate: %s", decision["sentence"])
     return decision
