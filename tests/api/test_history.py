@@ -222,6 +222,20 @@ def test_a_retry_with_the_same_idempotency_key_is_recorded_once(history_client, 
     assert sorted(item["text"] for item in items) == sorted([texts[0]] * 3 + texts + texts[1:])
 
 
+def test_a_key_used_again_for_other_texts_records_them_too(history_client, tmp_path, tweets):
+    """Keys are the clients' own: a second client (or a bug) sending another text with a key already used was
+    answered 200 and its record silently dropped as "already recorded" (found by a hostile review)."""
+    client, history = history_client(f"sqlite:///{tmp_path / 'h.db'}")
+    for text in tweets[500:503]:
+        assert client.post("/predict", json={"text": text}, headers={"Idempotency-Key": "K"}).status_code == 200
+    assert client.post("/predict/batch", json={"texts": tweets[500:502][::-1]},
+                       headers={"Idempotency-Key": "K"}).status_code == 200  # the same texts, at other positions
+    history.flush()
+    items = client.get("/predictions", params={"limit": 1000}).json()["items"]
+    assert history.count() == 5
+    assert sorted(item["text"] for item in items) == sorted(tweets[500:503] + tweets[500:502])
+
+
 @pytest.mark.parametrize("key", ["", "x" * 65, "a key", "ключ"])
 def test_a_malformed_idempotency_key_is_refused_with_a_sentence(client, key):
     response = client.post("/predict", json={"text": "fine"}, headers={"Idempotency-Key": key.encode()})

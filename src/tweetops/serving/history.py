@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import json
 import logging
 import threading
 import uuid
@@ -112,12 +113,15 @@ def ensure_schema(engine) -> None:
         metadata.create_all(engine)  # the other process won the race; now the table exists
 
 
-def record_ids(count: int, idempotency_key: str | None = None) -> list[str]:
-    """Random ids, or ids derived from a client's Idempotency-Key: a retried request (its answer lost to a
-    cut connection, say) then writes the same ids as the first attempt, and "on conflict do nothing" keeps one."""
+def record_ids(texts: list[str], idempotency_key: str | None = None) -> list[str]:
+    """Random ids, or ids derived from a client's Idempotency-Key and the request's texts: a retried request (its
+    answer lost to a cut connection, say) then writes the same ids as the first attempt, and "on conflict do
+    nothing" keeps one. The texts are in the ids because keys are the clients' own: a key used again for another
+    request (another client's, a bug's) records it too, where the key alone dropped it as "already recorded"."""
     if idempotency_key is None:
-        return [uuid.uuid4().hex for _ in range(count)]
-    return [hashlib.sha256(f"{idempotency_key}\n{i}".encode()).hexdigest()[:32] for i in range(count)]
+        return [uuid.uuid4().hex for _ in texts]
+    request = hashlib.sha256(json.dumps([idempotency_key, texts]).encode()).hexdigest()
+    return [hashlib.sha256(f"{request}\n{i}".encode()).hexdigest()[:32] for i in range(len(texts))]
 
 
 def new_record(request_id: str, text: str, label: str, probabilities: dict, model_version: str,

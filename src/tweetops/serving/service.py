@@ -70,7 +70,7 @@ class Service:
         latency_ms = (time.perf_counter() - start) * 1000
         version = self.predictor.version
         now = datetime.datetime.now(datetime.timezone.utc)
-        ids = record_ids(len(texts), idempotency_key)
+        ids = record_ids(texts, idempotency_key)
         self.history.record([new_record(request_id, text, r["label"], r["probabilities"], version, latency_ms, now,
                                         record_id) for text, r, record_id in zip(texts, results, ids)])
         metrics.count_predictions([r["label"] for r in results])
