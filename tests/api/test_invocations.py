@@ -69,6 +69,26 @@ def test_other_content_types_are_415(client, content_type):
     assert (response.status_code, response.json()) == (415, {"detail": f"Content-Type {kind} is not supported; {USE}"})
 
 
+@pytest.mark.parametrize("accept, answered", [
+    ("application/json, text/plain, */*", "application/json"),  # axios's default
+    ("text/csv, */*", "text/csv"),
+    ("text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2", "application/jsonlines"),  # Java's: the request's own
+    ("text/csv;q=0, application/json", "application/json"),  # never a type the client refused
+    ("application/xml;q=1, text/csv;q=0.5", "text/csv"),
+    ("text/*", "text/csv"),
+])
+def test_an_accept_list_gets_the_first_type_it_prefers_that_is_written(client, texts, expected, accept, answered):
+    """A list was read as one type and refused with a 406, and q=0 was ignored (found by a hostile review)."""
+    body = "".join(orjson.dumps(t).decode() + "\n" for t in texts)
+    response = client.post("/invocations", content=body.encode(),
+                           headers={"content-type": "application/jsonlines", "accept": accept})
+    assert response.status_code == 200 and response.headers["content-type"].split(";")[0] == answered
+    labels = {"application/json": lambda r: [p["label"] for p in r.json()["predictions"]],
+              "application/jsonlines": lambda r: [orjson.loads(line)["label"] for line in r.text.splitlines()],
+              "text/csv": lambda r: [line.split(",")[0] for line in r.text.splitlines()]}[answered]
+    assert labels(response) == expected
+
+
 def test_an_unwritable_accept_type_is_406(client, texts):
     response = client.post("/invocations", json={"instances": texts}, headers={"accept": "application/xml"})
     assert (response.status_code, response.json()) == (406, {"detail": f"Accept application/xml is not supported; "

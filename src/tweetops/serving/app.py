@@ -261,13 +261,32 @@ def _as_utc(moment: datetime.datetime | None) -> datetime.datetime | None:
 
 
 def _output_type(accept: str | None, content_type: str | None) -> str:
-    """The Accept type when we write it; else the request's own type (SageMaker joins lines in kind)."""
-    wanted = sagemaker.media_type(accept)
-    if wanted in sagemaker.CONTENT_TYPES:
-        return wanted
-    if wanted not in ("", "*/*", "application/*", "text/*"):
-        raise HTTPException(406, f"Accept {wanted} is not supported; use one of {', '.join(sagemaker.CONTENT_TYPES)}.")
-    return sagemaker.media_type(content_type) or sagemaker.JSON
+    """The type to answer in: the first one Accept lists (highest q first, q=0 never) that we write; a wildcard
+    (*/*, text/*) is the request's own type when it matches (SageMaker joins lines in kind), else the first we
+    write that matches. No Accept: the request's own type. Clients send lists ("application/json, text/plain,
+    */*" is a common default): they were read as one type and refused."""
+    own = sagemaker.media_type(content_type)
+    own = own if own in sagemaker.CONTENT_TYPES else sagemaker.JSON
+    if not (accept or "").strip():
+        return own
+    ranges = []
+    for order, part in enumerate(accept.split(",")):
+        kind, *params = part.split(";")
+        q = next((value for name, _, value in (p.strip().partition("=") for p in params) if name.lower() == "q"), "1")
+        try:
+            weight = float(q)
+        except ValueError:
+            weight = 1.0
+        if kind.strip() and weight > 0:
+            ranges.append((-weight, order, sagemaker.media_type(kind)))
+    for _, _, kind in sorted(ranges):
+        family = "" if kind == "*/*" else kind[:-1] if kind.endswith("/*") else None
+        matches = [kind] if family is None else [own, *sagemaker.CONTENT_TYPES]
+        chosen = next((m for m in matches if m in sagemaker.CONTENT_TYPES and m.startswith(family or m)), None)
+        if chosen:
+            return chosen
+    raise HTTPException(406, f"Accept {accept.strip()} is not supported; use one of "
+                             f"{', '.join(sagemaker.CONTENT_TYPES)}.")
 
 
 def _render(results: list[dict], kind: str, labels: tuple[str, ...]) -> bytes:
