@@ -16,6 +16,7 @@ from ui.client import ApiError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000  # 100 batch requests of 1,000: a few minutes at most against one API worker
+MAX_COLUMNS = 1_000  # finding the tweet column reads each one: 200,000 columns took minutes
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PREFERRED_COLUMNS = ("text", "tweet", "content", "message", "body")
@@ -51,13 +52,18 @@ def read_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES, max_row
 
 
 def _read_csv(name: str, text: str) -> pd.DataFrame:
-    lines = [line for line in text.splitlines() if line.strip()]
+    # Lines end at \n, \r\n or \r only: str.splitlines() also ends them at U+2028, U+0085 or \x1c inside a tweet.
+    lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
     if name.lower().endswith(".txt"):
-        if lines and ARCHIVE_LINE.match(lines[0]):  # the archive's id<TAB>rating<TAB>text, headerless
-            return pd.read_csv(io.StringIO(text), sep="\t", header=None, names=["id", "rating", "text"],
-                               quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+        if lines and ARCHIVE_LINE.match(lines[0]):  # the archive's id<TAB>rating<TAB>text, headerless; the text
+            # takes the rest of its line, tabs included, as tweetops.io.tables reads it (pandas refused the file)
+            return pd.DataFrame([(line.split("\t", 2) + ["", ""])[:3] for line in lines],
+                                columns=["id", "rating", "text"])
         return pd.DataFrame({"text": lines})  # one text per line
     separator = "\t" if name.lower().endswith(".tsv") else _separator(lines[0] if lines else "")
+    if lines and lines[0].count(separator) >= MAX_COLUMNS:
+        raise FileError(f"{name} has {lines[0].count(separator) + 1:,} columns; the limit is {MAX_COLUMNS:,}, so keep "
+                        "the columns you need.")
     try:
         return pd.read_csv(io.StringIO(text), sep=separator, engine="python", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
@@ -80,13 +86,21 @@ def _read_json_lines(name: str, text: str) -> pd.DataFrame:
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise FileError(f"Line {number} of {name} is not valid JSON; upload one JSON object per line.") from None
         if not isinstance(record, dict):
             raise FileError(f"Line {number} of {name} is not a JSON object; upload one object per line, "
                             "such as {\"text\": \"...\"}.")
         # Each value as its own text (a 19-digit id stays exact; pandas would make an int column with gaps float).
-        records.append({key: value if isinstance(value, str) else json.dumps(value) for key, value in record.items()})
+        record = {key: value if isinstance(value, str) else json.dumps(value) for key, value in record.items()}
+        bad = next((c for c in "".join(map(str, [*record, *record.values()])) if "\ud800" <= c <= "\udfff"), None)
+        if bad:  # an escaped lone surrogate: a string no UTF-8 text can hold
+            raise FileError(f"Line {number} of {name} has a lone surrogate (U+{ord(bad):04X}), which is not a "
+                            "character; fix that line and upload it again.")
+        if len(record) > MAX_COLUMNS:
+            raise FileError(f"Line {number} of {name} has {len(record):,} keys; the limit is {MAX_COLUMNS:,}, so keep "
+                            "the keys you need.")
+        records.append(record)
     frame = pd.DataFrame.from_records(records)
     return frame.astype(object).where(frame.notna(), "").astype(str)
 
@@ -137,11 +151,12 @@ def results_table(frame: pd.DataFrame, rows: list[int], predictions: list[dict],
         added[f"p_{label}"] = [p["probabilities"][label] for p in predictions]
     added["model_version"] = model_version
     own = frame.iloc[[row - 1 for row in rows]].reset_index(drop=True)
-    taken = {"row", *added.columns}
+    ours = {"row", *added.columns}
+    taken = ours | set(own.columns)  # a file's own file_label keeps its name when its label is renamed
     renamed = {}
     for column in own.columns:
         name = column
-        while name in taken:
+        while name in ours or (name != column and name in taken):
             name = f"file_{name}"
         renamed[column] = name
         taken.add(name)

@@ -61,6 +61,15 @@ def test_blank_rows_are_reported_by_their_row_number_not_sent(raw_tweets):
     ("list.jsonl", b'["a tweet"]\n', {},
      "Line 1 of list.jsonl is not a JSON object; upload one object per line, such as {\"text\": \"...\"}."),
     ("quotes.csv", b'id,text\n1,"never closed\n', {}, None),
+    # Each a traceback in the page before (found by a hostile review): JSON nested too deeply, an escaped lone
+    # surrogate (pyarrow-backed strings cannot hold it), and 200,000 columns (minutes to find the tweet column).
+    ("deep.jsonl", b'{"text": ' + b"[" * 200_000 + b"]" * 200_000 + b"}\n", {},
+     "Line 1 of deep.jsonl is not valid JSON; upload one JSON object per line."),
+    ("lone.jsonl", b'{"text": "fine"}\n{"text": "hi \\ud800 there"}\n', {},
+     "Line 2 of lone.jsonl has a lone surrogate (U+D800), which is not a character; fix that line and upload it "
+     "again."),
+    ("wide.csv", b",".join(b"c%d" % i for i in range(200_000)) + b"\n" + b",".join([b"word"] * 200_000), {},
+     "wide.csv has 200,000 columns; the limit is 1,000, so keep the columns you need."),
 ])
 def test_a_bad_file_gets_one_sentence_that_says_what_to_do(name, data, limits, message):
     with pytest.raises(FileError) as caught:
@@ -98,6 +107,16 @@ def test_results_table_keeps_file_rows_and_the_files_own_columns_and_round_trips
     assert back["model_version"].tolist() == ["run-1"] * 3
 
 
+def test_a_results_download_uploaded_again_keeps_every_column_under_a_name_of_its_own():
+    """Its `file_label` column was given to the file's `label`, and its own became `file_file_label`."""
+    frame = read_upload("again.csv", b"text,label,file_label\nhello there,x,y\n")
+    predictions = [{"label": "positive", "probabilities": {"negative": 0.1, "neutral": 0.2, "positive": 0.7}}]
+    table = results_table(frame, [1], predictions, "run-2")
+    assert table.columns.tolist()[:4] == ["row", "text", "file_file_label", "file_label"]
+    assert (table["file_file_label"].tolist(), table["file_label"].tolist(), table["label"].tolist()) == (
+        ["x"], ["y"], ["positive"])
+
+
 def test_a_one_column_csv_and_a_txt_are_read_whole_per_line_never_split_on_a_letter(raw_path):
     """pandas' sniffing once took the `t` of a `tweet` header as the separator and sent cut tweets."""
     one = read_upload("onecol.csv", b'tweet\nI love my phone, it is great\nbad day; awful\n"quoted, two\nlines"\n')
@@ -106,6 +125,10 @@ def test_a_one_column_csv_and_a_txt_are_read_whole_per_line_never_split_on_a_let
     assert lines["text"].tolist() == ["first tweet, with a comma", "second\ttab", "third"]
     archive = read_upload("tweets.txt", raw_path.read_bytes())
     assert list(archive.columns) == ["id", "rating", "text"] and len(archive) == 4200
+    assert archive["text"].tolist() == [line.split("\t", 2)[2] for line in raw_path.read_text().splitlines()]
+    with_tab = read_upload("tab.txt", "1\t2.5\thello there\n2\t-1.0\tbad\tday \u2028 after\n".encode())
+    assert with_tab.to_dict("list") == {"id": ["1", "2"], "rating": ["2.5", "-1.0"],
+                                        "text": ["hello there", "bad\tday \u2028 after"]}  # pandas refused the file
 
 
 def test_the_ui_reads_a_txt_as_the_archive_by_the_same_rule_as_tweetops():
