@@ -34,11 +34,13 @@ def test_validation_gives_each_bad_row_its_reason_and_keeps_unrated_rows():
     frame = validate(raw([("1", "1.5", "good"), ("2", "", "no rating"), ("3", "high", "x"), ("4", "9", "y"),
                           ("5", "0", "   "), ("6", "0", "caf\ufffd"), ("7", "0", "4021"), ("8", "inf", "z"),
                           ("9", "0", "\u200b\u3164"),  # invisible: empty to training as to serving
-                          ("10", "1", "nul \x00 here")]), LP)  # refused by the API: not learnt, nor a reference
+                          ("10", "1", "nul \x00 here"),  # refused by the API: not learnt, nor a reference
+                          ("11", "-1", "..."), ("12", "0", " -3,5 ")]), LP)  # punctuation is no number
     assert frame["reason"].tolist() == [
         pd.NA, pd.NA, "rating is not a number: high", "rating is outside [-4, 4]: 9", "text is empty",
         "text is not valid UTF-8", "text is a number, not words (are the columns swapped?)",
-        "rating is outside [-4, 4]: inf", "text is empty", "text has a NUL character (U+0000)"]
+        "rating is outside [-4, 4]: inf", "text is empty", "text has a NUL character (U+0000)", pd.NA,
+        "text is a number, not words (are the columns swapped?)"]
     assert frame["rating_value"].iloc[0] == 1.5 and np.isnan(frame["rating_value"].iloc[1])
 
 

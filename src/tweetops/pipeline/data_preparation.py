@@ -43,7 +43,7 @@ def validate(frame: pd.DataFrame, params: LabelParams) -> pd.DataFrame:
     reason = reason.where(reason.notna(), np.where(text.str.contains("\ufffd", regex=False),
                                                    "text is not valid UTF-8", None))
     # A text that is only a number is an id or a rating in the wrong column, not a tweet.
-    reason = reason.where(reason.notna(), np.where(text.str.fullmatch(r"\s*[-+]?[\d.,]+\s*"),
+    reason = reason.where(reason.notna(), np.where(text.str.fullmatch(r"\s*[-+]?[\d.,]*\d[\d.,]*\s*"),  # "..." is words
                                                    "text is a number, not words (are the columns swapped?)", None))
     raw = frame["rating"].str.strip()
     value = pd.to_numeric(raw, errors="coerce")
