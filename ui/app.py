@@ -83,7 +83,11 @@ def file_page() -> None:
 
 
 def _classify(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, list[int]]:
-    api = client()
+    try:
+        api = client()
+    except ApiError as exc:
+        st.error(str(exc))
+        return None, []
     texts, rows, blank = texts_in(frame, column, api.text_rule())
     if not texts:
         st.error(f"The column {column} is blank in every row; pick the column holding the tweets.")
@@ -244,9 +248,9 @@ def _number(value) -> str:
 
 
 def sidebar() -> None:
-    api = client()
-    st.sidebar.caption(f"API: {api.url}")
     try:
+        api = client()
+        st.sidebar.caption(f"API: {api.url}")
         health = api.health()
     except ApiError as exc:
         st.sidebar.error(str(exc))

@@ -6,6 +6,7 @@ only, so it works the same against a local server and a deployed one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -66,8 +67,14 @@ class Client:
     @classmethod
     def from_env(cls) -> "Client":
         """API_URL and TWEETOPS_API_KEY, as the issue asks; API_TIMEOUT in seconds."""
-        return cls(os.environ.get("API_URL") or DEFAULT_URL, os.environ.get("TWEETOPS_API_KEY") or None,
-                   float(os.environ.get("API_TIMEOUT") or 30))
+        raw = os.environ.get("API_TIMEOUT") or "30"
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = math.nan
+        if not 0 < timeout < math.inf:  # nan too
+            raise ApiError(f"API_TIMEOUT must be a positive number of seconds, got {raw!r}; fix it and restart the UI.")
+        return cls(os.environ.get("API_URL") or DEFAULT_URL, os.environ.get("TWEETOPS_API_KEY") or None, timeout)
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
         try:

@@ -137,3 +137,14 @@ def test_the_text_rule_sets_aside_exactly_the_texts_the_api_refuses_as_blank(api
 def test_without_the_apis_rule_the_text_rule_falls_back_to_whitespace(http_folder):
     has_text = Client(http_folder[1]).text_rule()  # a server with no /openapi.json
     assert not has_text(" \t") and has_text("\u200b") and has_text("ok")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf"])
+def test_a_bad_api_timeout_is_one_sentence(monkeypatch, value):
+    """It was a raw ValueError from float() or from requests in the page (found by a hostile review)."""
+    monkeypatch.setenv("API_TIMEOUT", value)
+    with pytest.raises(ApiError, match=f"^API_TIMEOUT must be a positive number of seconds, got '{value}'; fix it "
+                                       "and restart the UI.$"):
+        Client.from_env()
+    monkeypatch.setenv("API_TIMEOUT", "2.5")
+    assert Client.from_env().timeout == 2.5
