@@ -186,11 +186,13 @@ def cannot_write(path: Path, exc: OSError, option: str = "--output") -> Tweetops
 
 
 def writable_folder(folder: Path, option: str = "--output") -> Path:
-    """The folder, made if missing; one sentence when it is a file or cannot be made."""
+    """The folder, unchanged; one sentence when it is a file or could not be made (under a file, in a folder we
+    may not write). Nothing is created, so a run refused later leaves nothing behind."""
     if folder.exists() and not folder.is_dir():
         raise TweetopsError(f"the output {folder} is a file; give {option} a folder.")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise cannot_write(folder, exc, option) from None
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise cannot_write(folder, NotADirectoryError(), option)
+    if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
+        raise cannot_write(folder, PermissionError(), option)
     return folder

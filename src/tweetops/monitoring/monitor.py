@@ -68,11 +68,11 @@ def monitor(config: Config, *, input_uri: str | None = None, history: str | None
     if window_hours is not None and not 0 < window_hours <= MAX_WINDOW_HOURS:  # nan too
         raise TweetopsError(f"--window-hours must be positive and at most {MAX_WINDOW_HOURS:,} (100 years), got "
                             f"{window_hours:g}.")
-    if output:  # before the model and the traffic are read, so a bad folder wastes no analysis
-        writable_folder(Path(output), "--output")
     gateway = pushgateway or environment().pushgateway_url
     if gateway:
         gateway = check_url(gateway)
+    if output:  # before the model and the traffic are read, so a bad folder wastes no analysis
+        writable_folder(Path(output), "--output")
     given = {"max_rows": max_rows, "window_hours": window_hours}
     params = params.model_copy(update={k: v for k, v in given.items() if v is not None})  # drift.json shows them
     bundle = load_bundle(resolve_model(model, config.catalog).path)
