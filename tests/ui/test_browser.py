@@ -104,6 +104,7 @@ def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(pag
     open_page(page, ui_url + "/file", "Classify a file")
     upload(page, path)
     expect(page.get_by_role("combobox", name="Text column")).to_have_value("text")
+    settle(page)  # the run the upload started has finished: its button is there, or its exception says why not
     page.get_by_role("button", name="Classify 1,200 rows").click()
     expect(alert(page, "2 rows had no text and were not classified (rows 8, 12).")).to_be_visible()
     version = api.health()["model_version"]
