@@ -21,6 +21,7 @@ API_KEY = "ui-test-key"
 NON_ASCII_KEY = "clé-ключ-🔑"  # a second key the API accepts
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ZONE = "Asia/Tokyo"
+PAGE_TIMEOUT_MS = 90_000  # a bound on waiting for a condition, never a sleep
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 
@@ -106,8 +107,9 @@ def browser():
     from playwright.sync_api import expect
 
     # expect() has its own 5 s default, apart from the context's: a page rendering under a full test suite's
-    # load once took longer. Both wait on the condition and return as soon as it holds.
-    expect.set_options(timeout=30_000)
+    # load once took longer, and on a clean clone's CI run (image builds beside it) over 30 s. Both wait on the
+    # condition and return as soon as it holds.
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -116,7 +118,7 @@ def browser():
 
 def _page(browser, **options):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, **options)
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     yield context.new_page()
     context.close()
 
