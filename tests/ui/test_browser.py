@@ -50,8 +50,16 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def open_page(page: Page, url: str, title: str) -> None:
+    """Load a page and wait for its heading. A first load that never starts a Streamlit session is reloaded once, as
+    a person would: in clean-clone CI runs a page opened just after its server started showed nothing for 90 s while
+    the app's script never ran (the API's log had no /health call from it); the reload is then answered at once."""
     page.goto(url)
-    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    heading = page.get_by_role("heading", name=title)
+    try:
+        expect(heading).to_be_visible(timeout=30_000)
+    except AssertionError:
+        page.reload()
+        expect(heading).to_be_visible()
     settle(page)
 
 
