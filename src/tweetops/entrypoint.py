@@ -29,9 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         # In a container this process is PID 1, which ignores SIGTERM unless it handles it: stop cleanly
         # now rather than be killed 10-30 s later. The CLI's commands do the same (the server its own way).
         with sigterm_interrupts():
-            from tweetops import sagemaker_train
+            try:
+                from tweetops import sagemaker_train
 
-            return sagemaker_train.main(rest)
+                return sagemaker_train.main(rest)
+            except KeyboardInterrupt:  # while the modules load, or once training ended: nothing to clean up
+                print("interrupted", file=sys.stderr)
+                return 130
     if command in COMMANDS:
         from tweetops.cli import main as cli_main
 

@@ -64,3 +64,23 @@ def test_sigterm_stops_training_cleanly(tmp_path, raw_path):
     assert (tmp_path / "ml" / "output" / "failure").read_text() == (
         "training was stopped (SIGTERM or interrupt) before it finished.\n")
     assert list(scratch.iterdir()) == [] and not (tmp_path / "ml" / "model").exists()
+
+
+def test_a_sigterm_that_passed_through_code_cpython_runs_still_exits_with_our_status(tmp_path):
+    """CPython marks an exact KeyboardInterrupt that leaves code it runs itself (PyRun_String, as some
+    extension modules do while they load) as unhandled, and a program run with -m (as the image runs the
+    entrypoint) then ends by SIGINT whatever it returned: a training job stopped during a lazy import exited -2
+    instead of 130. Here the C API runs the code that receives the SIGTERM; the job goes on and its status stands."""
+    (tmp_path / "stopped_job.py").write_text(
+        "import ctypes, sys\n"
+        "from tweetops.errors import guarded\n"
+        "def job():\n"
+        "    ctypes.pythonapi.PyRun_SimpleString(b'import os, signal, time\\n'\n"
+        "                                        b'os.kill(os.getpid(), signal.SIGTERM)\\ntime.sleep(30)')\n"
+        "    print('finished')\n"
+        "    return 0\n"
+        "sys.exit(guarded(job))\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "stopped_job"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout) == (0, "finished\n"), done.stderr
+    assert done.stderr.splitlines()[-1] == "tweetops.errors.Terminated"  # what PyRun_SimpleString printed
