@@ -126,10 +126,10 @@ def test_an_unwritable_output_folder_is_refused_before_the_model_loads(tmp_path,
 
 
 def test_a_shard_that_predicted_nothing_fails_and_still_writes_every_row_flagged(capsys, tmp_path, model_dir):
-    """Fault: a one-column TSV with a header, where the archive's TSV (id, rating, text) is expected. Each
+    """Fault: a headerless TSV of ids and texts, where the archive's TSV (id, rating, text) is expected. Each
     row alone is merely flagged; all of them flagged is a failed job, which AWS Batch and CI must see."""
     source, out = tmp_path / "tweets.tsv", tmp_path / "out.csv"
-    source.write_text("text\nwhat a lovely day\nthis is awful\n")
+    source.write_text("1\twhat a lovely day\n2\tthis is awful\n3\tmeh\n")
     code = cli.main(["batch-predict", "--input", str(source), "--output", str(out), "--model", str(model_dir)])
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (

@@ -146,3 +146,23 @@ def test_the_bundled_tsv_and_a_plain_text_file_are_read_by_content(tmp_path, raw
         assert list(out.columns) == columns + batch.ADDED_COLUMNS
         expected = predictor.predict_proba([line.split("\t", 2)[2] for line in lines])
         np.testing.assert_allclose(out[PROBA].to_numpy(dtype=float), expected, rtol=1e-12, atol=0)
+
+
+def test_a_tsv_with_its_own_header_is_read_by_its_column_names(tmp_path, raw_path, predictor):
+    """A user's TSV names its columns on its first line; read as the archive's headerless layout, every row was
+    flagged "wrong number of fields". Its rows are predicted; one with a stray tab is flagged, not shifted."""
+    lines = raw_path.read_text(encoding="utf-8").splitlines()[:200]
+    texts = [line.split("\t", 2)[2].replace("\t", " ") for line in lines]
+    rows = [f"{i}\t{text}\ten" for i, text in enumerate(texts)]
+    rows[7] = "7\tone\ttab too many\ten"
+    source = tmp_path / "mine.tsv"
+    source.write_text("tweet_id\ttweet\tlang\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    summary = batch.run(str(source), str(tmp_path / "out.csv"), text_column="tweet", predictor=predictor)
+    assert (summary["rows_out"], summary["rows_flagged"]) == (200, 1)
+    out = read_output(summary["output"], "csv")
+    assert list(out.columns) == ["tweet_id", "tweet", "lang"] + batch.ADDED_COLUMNS
+    assert out.loc[7, "error"] == "line 9: wrong number of fields: expected 3 tab-separated, found 4."
+    good = [i for i in range(200) if i != 7]
+    assert out["tweet_id"].astype(int).tolist() == list(range(200)) and out.loc[good, "lang"].eq("en").all()
+    expected = predictor.predict_proba([texts[i] for i in good])
+    np.testing.assert_allclose(out.loc[good, PROBA].to_numpy(dtype=float), expected, rtol=1e-12, atol=0)

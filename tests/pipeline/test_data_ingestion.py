@@ -117,7 +117,8 @@ def test_unreadable_files_and_wrong_columns(project):
         "binary.tsv": (b"\x00\x01\x02" * 100, "looks binary"),
         "empty.tsv": (b"", "holds no data rows"),
         "nocols.csv": (b"tweet,score\nhello,1\n", r"has no 'text' column \(it has: score, tweet\)"),
-        "onecol.tsv": (b"just one field\nanother\n", "every row failed"),
+        "onecol.tsv": (b"just one field\nanother\n", r"has no 'text' column \(it has: just one field\)"),
+        "noheader.tsv": (b"1\tno rating\n2\tnone here either\n", "every row failed"),
         "notes.docx": (b"PK\x03\x04", "cannot tell the format"),
     }
     for name, (content, message) in cases.items():

@@ -48,7 +48,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _ODD = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\ufffd]")  # what no text holds (tabs, line breaks, ESC it may)
 
 
-_ARCHIVE_LINE = re.compile(rb"^[^\t]+\t[-+]?\d+(?:\.\d+)?\t")  # id<TAB>rating<TAB>text
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_ARCHIVE_LINE = re.compile(rb"^[^\t]+\t" + _NUMBER.pattern.encode() + rb"\t")  # id<TAB>rating<TAB>text
 
 
 def sniff_txt(head: bytes) -> str:
@@ -205,17 +206,25 @@ class _LineReader(Reader):
 
 
 class TsvReader(_LineReader):
-    """Tab-separated, headerless (a first line that names the expected columns is skipped)."""
+    """Tab-separated: the archive's headerless layout (`columns`; a first line that names them is skipped), or a
+    table whose first line names its own columns (one with no number in it): read as the archive's, every row
+    of a user's own TSV was "wrong number of fields" and no --text-column could reach its text."""
 
     format = "tsv"
 
     def __init__(self, source: Path | bytes, name: str, columns: list[str]):
         super().__init__(source, name)
-        self.columns = list(columns)
+        self.columns, self.own = list(columns), False
         self._check_text()
         first = next(self._lines(), None)
-        self.header = first is not None and [c.strip().lower() for c in first[1].decode("utf-8", "replace")
-                                             .split("\t")] == [c.lower() for c in self.columns]
+        cells = [] if first is None else [_repaired(c.strip()) for c in first[1].decode("utf-8", "surrogateescape")
+                                          .split("\t")]
+        # A first line that holds a number is the archive's, if a broken one: flagged, it costs one row, not all.
+        self.header = first is not None and ([c.lower() for c in cells] == [c.lower() for c in self.columns]
+                                             or not any(_NUMBER.fullmatch(c) for c in cells))
+        if self.header and [c.lower() for c in cells] != [c.lower() for c in self.columns]:
+            _refuse_repeated(cells, self.name)
+            self.columns, self.own = cells, True
 
     def _records(self):
         lines = self._lines()
@@ -227,10 +236,11 @@ class TsvReader(_LineReader):
                 text, error = raw.decode("utf-8"), None
             except UnicodeDecodeError:
                 text, error = raw.decode("utf-8", "replace"), NOT_UTF8
-            parts = text.split("\t", expected - 1)  # the last column may itself hold tabs
-            if len(parts) < expected:
+            # The archive's last column may itself hold tabs; a table with its own header has one field a column.
+            parts = text.split("\t") if self.own else text.split("\t", expected - 1)
+            if len(parts) != expected:
                 error = error or f"wrong number of fields: expected {expected} tab-separated, found {len(parts)}"
-                parts += [None] * (expected - len(parts))
+                parts = (parts + [None] * expected)[:expected]
             yield number, dict(zip(self.columns, parts)), error
 
 
