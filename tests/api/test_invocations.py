@@ -102,23 +102,24 @@ def test_an_unwritable_accept_type_is_406(client, texts):
      'a JSON object body needs an "instances" list; send {"instances": ["text", ...]}.'),
     ("application/json", b'"just a string"', [], NOT_INSTANCES),
     ("application/json", b'{"instances": "a"}', [], NOT_INSTANCES),
-    ("application/json", b'{"instances": []}', ["instances"], "texts is empty; send at least one text."),
+    ("application/json", b'{"instances": []}', ["instances"], "instances is empty; send at least one text."),
     ("application/json", b'{"instances": [{"body": "x"}]}', ["instances", 0],
      'instances[0]: an object instance needs a "text" field.'),
     ("application/json", b'[{"text": "ok"}, {"body": "x"}]', [1],
      'instances[1]: an object instance needs a "text" field.'),
     ("application/json", b'{"instances": ["ok", 7]}', ["instances", 1],
-     "texts[1]: text must be a string, got int."),
-    ("application/json", b'["ok", " "]', [1], "texts[1]: text is empty; send the tweet's words."),
+     "instances[1]: text must be a string, got int."),
+    ("application/json", b'["ok", " "]', [1], "instances[1]: text is empty; send the tweet's words."),
     ("application/json", b'{"instances": ["a\\u0000"]}', ["instances", 0],
-     "texts[0]: text has a NUL character (U+0000) at character 1; remove it."),
+     "instances[0]: text has a NUL character (U+0000) at character 1; remove it."),
     ("application/jsonlines", b'"ok"\nnot json\n', [],
      'line 2 is not valid JSON; send one string or {"text": ...} a line.'),
     ("application/jsonlines", b'{"id": 1}\n', [], 'line 1: an object instance needs a "text" field.'),
     ("application/jsonlines", b'"ok"\n"\\ud800"\n', [],
      'line 2 has a lone surrogate (U+D800), which is not a character; send one string or {"text": ...} a line.'),
-    ("application/jsonlines", b'"ok"\n""\n', [], "texts[1]: text is empty; send the tweet's words."),
-    ("text/csv", b"\n\n", [], "texts is empty; send at least one text."),
+    ("application/jsonlines", b'"ok"\n\n""\n', [], "line 3: text is empty; send the tweet's words."),
+    ("text/csv", b"\n\n", [], "the body is empty; send at least one text."),
+    ("text/csv", b"fine\n" * 1001, [], "the body has 1,001 items; the limit is 1,000 per request, so split it."),
     ("text/csv", b"fine\n\xff\xfe\n", [], "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
     ("text/csv", b"fine\n\x00\x01", [], "the body looks binary, not CSV text; send UTF-8 text, one text per record."),
 ])
@@ -157,7 +158,7 @@ def test_every_line_ending_ends_a_record(body, texts):
 @pytest.mark.parametrize("body, message", [
     (b'"unterminated\nx\nx\nx\n', "the body is not valid CSV: the quote that opens line 1 is never closed"),
     (b'a\n"b\nc\n', "the body is not valid CSV: the quote that opens line 2 is never closed"),
-    (b'""\nreal\n', "texts[0]: text is empty"),  # an empty quoted record is a text, and an empty one
+    (b'""\nreal\n', "line 1: text is empty"),  # an empty quoted record is a text, and an empty one
 ])
 def test_a_record_is_never_swallowed_or_dropped(client, body, message):
     response = client.post("/invocations", content=body, headers={"content-type": "text/csv"})

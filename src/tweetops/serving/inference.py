@@ -72,20 +72,22 @@ def validate_text(text, limit: int) -> str:
     return text
 
 
-def validate_batch(texts, limits: Limits) -> list[str]:
-    """The texts themselves, or an InputError naming the first bad one by its index."""
+def validate_batch(texts, limits: Limits, name: str = "texts", item=None) -> list[str]:
+    """The texts themselves, or an InputError naming the first bad one by where the request has it: `name` is
+    what the request calls the list, `item(i)` its i-th text (default name[i])."""
+    item = item or (lambda i: f"{name}[{i}]")
     if not isinstance(texts, list):
-        raise InputError(f"texts must be a list of strings, got {type(texts).__name__}.")
+        raise InputError(f"{name} must be a list of strings, got {type(texts).__name__}.")
     if not texts:
-        raise InputError("texts is empty; send at least one text.")
+        raise InputError(f"{name} is empty; send at least one text.")
     if len(texts) > limits.max_batch:
-        raise InputError(f"texts has {len(texts):,} items; the limit is {limits.max_batch:,} per request, "
+        raise InputError(f"{name} has {len(texts):,} items; the limit is {limits.max_batch:,} per request, "
                          "so split it.")
     for i, text in enumerate(texts):
         try:
             validate_text(text, limits.max_chars)
         except InputError as exc:
-            raise InputError(f"texts[{i}]: {exc}", loc=(i,)) from None
+            raise InputError(f"{item(i)}: {exc}", loc=(i,)) from None
     return texts
 
 

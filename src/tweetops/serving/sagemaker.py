@@ -19,6 +19,9 @@ from tweetops.settings import environment
 JSON, JSONLINES, CSV = bodies.JSON, "application/jsonlines", "text/csv"
 CONTENT_TYPES = (JSON, JSONLINES, CSV)
 ALIASES = {"application/jsonl": JSONLINES, "application/x-jsonlines": JSONLINES}
+# The bodies of one instance a line: the reader's format, and what to send instead of a bad line.
+LINE_BODIES = {JSONLINES: ("jsonl", "send one string or {\"text\": ...} a line."),
+               CSV: ("csv", "send UTF-8 text, one text per record.")}
 
 
 def media_type(header: str | None) -> str:
@@ -47,14 +50,15 @@ def _json_instances(body: bytes) -> tuple[list, tuple]:
     raise InputError("the JSON body must be {\"instances\": [...]} or a list of instances.")
 
 
-def _table_instances(body: bytes, fmt: str, hint: str) -> list:
-    """The texts of a JSON lines or CSV body, through the same readers as files; a bad line is an InputError."""
+def _table_instances(body: bytes, fmt: str, hint: str) -> tuple[list, list[int]]:
+    """The texts of a JSON lines or CSV body, through the same readers as files, and the line each starts on; a
+    bad line is an InputError."""
     try:
         reader = open_table(body, fmt, "the body", columns=["text"], header=False)
         chunks = list(reader.chunks(size=1 << 30))
     except TweetopsError as exc:  # what is wrong with the whole body; then what to send instead
         raise InputError(f"{str(exc).split('; ')[0]}; {hint}") from None
-    instances = []
+    instances, lines = [], []
     for chunk in chunks:
         for row, error, record in zip(chunk.rows, chunk.errors, chunk.native):
             if error:
@@ -62,7 +66,8 @@ def _table_instances(body: bytes, fmt: str, hint: str) -> list:
             if "text" not in record:
                 raise InputError(f"line {row}: an object instance needs a \"text\" field.")
             instances.append(record["text"])
-    return instances
+            lines.append(row)
+    return instances, lines
 
 
 def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> list[str]:
@@ -72,14 +77,14 @@ def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> l
     if kind == JSON:
         instances, where = _json_instances(body)
         texts = [_instance_text(instance, i, where) for i, instance in enumerate(instances)]
-    elif kind == JSONLINES:
-        texts = _table_instances(body, "jsonl", "send one string or {\"text\": ...} a line.")
-    elif kind == CSV:
-        texts = _table_instances(body, "csv", "send UTF-8 text, one text per record.")
+        name, item = "instances", None
+    elif kind in LINE_BODIES:
+        texts, lines = _table_instances(body, *LINE_BODIES[kind])
+        name, item = "the body", lambda i: f"line {lines[i]}"
     else:
         raise bodies.unsupported(kind, CONTENT_TYPES)
     try:
-        return validate_batch(texts, limits)
+        return validate_batch(texts, limits, name, item)
     except InputError as exc:
         raise InputError(str(exc), loc=() if where is None else (*where, *exc.loc)) from None
 
