@@ -40,11 +40,12 @@ def test_unknown_format(capsys, tmp_path):
     assert code == 2
 
 
-def test_an_output_in_a_format_no_writer_writes(capsys, tmp_path, csv_input):
-    code, err = run_cli(capsys, "--input", str(csv_input), "--output", str(tmp_path / "out.tsv"))
+@pytest.mark.parametrize("name", ["out.tsv", "out.txt"])
+def test_an_output_in_a_format_no_writer_writes(capsys, tmp_path, csv_input, name):
+    code, err = run_cli(capsys, "--input", str(csv_input), "--output", str(tmp_path / name))
     assert code == 2
-    assert err == (f"error: batch-predict cannot write TSV ({tmp_path / 'out.tsv'}); name the output .csv, .jsonl "
-                   "or .parquet, or give a folder.")
+    assert err == (f"error: batch-predict cannot write {name[3:]} files ({tmp_path / name}: a tab or a line break in "
+                   "a text would break its rows); name the output .csv, .jsonl or .parquet, or give a folder.")
 
 
 def test_unreadable_parquet(capsys, tmp_path):

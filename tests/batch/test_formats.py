@@ -166,3 +166,28 @@ def test_a_tsv_with_its_own_header_is_read_by_its_column_names(tmp_path, raw_pat
     assert out["tweet_id"].astype(int).tolist() == list(range(200)) and out.loc[good, "lang"].eq("en").all()
     expected = predictor.predict_proba([texts[i] for i in good])
     np.testing.assert_allclose(out.loc[good, PROBA].to_numpy(dtype=float), expected, rtol=1e-12, atol=0)
+
+
+def test_parquet_text_stored_as_binary_is_read_as_text(tmp_path, raw_path, predictor):
+    """Some writers store text as binary without the UTF8 annotation: it was "b'...'" in the output and every row
+    flagged "text must be a string, got bytes". A cell that is not UTF-8 flags its row alone; a column of other
+    bytes (an image) is no text: it flags nothing and is written back as it was."""
+    texts = [line.split("\t", 2)[2] for line in raw_path.read_text(encoding="utf-8").splitlines()[:100]]
+    cells = [t.encode() for t in texts]
+    cells[4] = "café au lait".encode("latin-1")
+    images = [b"\x89PNG\r\n\x1a\n\xff" + bytes([i]) for i in range(100)]
+    source = tmp_path / "binary.parquet"
+    pq.write_table(pa.table({"text": pa.array(cells, pa.binary()), "thumbnail": pa.array(images, pa.binary())}),
+                   source)
+    summary = batch.run(str(source), str(tmp_path / "out.jsonl"), predictor=predictor)
+    assert (summary["rows_out"], summary["rows_flagged"]) == (100, 1)
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert out[4]["text"] == "caf\ufffd au lait" and out[4]["error"] == "line 5 is not valid UTF-8."
+    good = [i for i in range(100) if i != 4]
+    assert [out[i]["text"] for i in good] == [texts[i] for i in good]
+    expected = predictor.predict_proba([texts[i] for i in good])
+    np.testing.assert_allclose([[out[i][p] for p in PROBA] for i in good], expected, rtol=1e-12, atol=0)
+    summary = batch.run(str(source), str(tmp_path / "out.parquet"), predictor=predictor)
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.schema.field("thumbnail").type == pa.binary() and written["thumbnail"].to_pylist() == images
+    assert written["text"].to_pylist()[:4] == cells[:4]

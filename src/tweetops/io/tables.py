@@ -428,28 +428,45 @@ def _one_text(cells: list[str], raw: str) -> str:
     return raw
 
 
+def _decoded(raws: list) -> tuple[list, list[int]]:
+    """Byte strings as text, U+FFFD where they are not UTF-8, and the positions of those."""
+    cells, bad = [], []
+    for row, raw in enumerate(raws):
+        try:
+            cells.append(None if raw is None else raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            cells.append(raw.decode("utf-8", "replace"))
+            bad.append(row)
+    return cells, bad
+
+
 def _utf8_repaired(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[str | None]]:
     """The batch, and each row's error: a Parquet string column may hold bytes that are not UTF-8 (its
     writer does not check); those cells are decoded with U+FFFD, as the text formats' are, and their rows
-    flagged, so the row keeps its place and no reader or writer fails on it."""
+    flagged, so the row keeps its place and no reader or writer fails on it. A binary column is text some
+    writers store without the UTF8 annotation, read as text when most of its cells are UTF-8; other bytes
+    (an image) stay bytes, no row flagged for them."""
     errors = [None] * batch.num_rows
     for index, field in enumerate(batch.schema):
-        large = pa.types.is_large_string(field.type)
-        if not (large or pa.types.is_string(field.type)):
+        binary = pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
+        large = pa.types.is_large_string(field.type) or pa.types.is_large_binary(field.type)
+        if not (binary or pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
             continue
-        try:
-            batch.column(index).validate(full=True)  # in C: the usual, valid case costs no Python per cell
+        as_text = pa.large_string() if large else pa.string()
+        try:  # in C: the usual, valid case costs no Python per cell
+            column = batch.column(index).cast(as_text) if binary else batch.column(index)
+            column.validate(full=True)
+            batch = batch.set_column(index, field.with_type(as_text), column)
             continue
         except pa.ArrowInvalid:
             pass
-        cells = []
-        for row, raw in enumerate(batch.column(index).view(pa.large_binary() if large else pa.binary()).to_pylist()):
-            try:
-                cells.append(None if raw is None else raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                cells.append(raw.decode("utf-8", "replace"))
-                errors[row] = NOT_UTF8
-        batch = batch.set_column(index, field, pa.array(cells, type=field.type))
+        raws = batch.column(index).view(pa.large_binary() if large else pa.binary()).to_pylist()
+        cells, bad = _decoded(raws)
+        if binary and len(bad) * 2 > sum(raw is not None for raw in raws):
+            continue
+        for row in bad:
+            errors[row] = NOT_UTF8
+        batch = batch.set_column(index, field.with_type(as_text), pa.array(cells, type=as_text))
     return batch, errors
 
 
@@ -505,7 +522,9 @@ class ParquetReader(Reader):
             batch, bad = _utf8_repaired(batch)
             batches.append(batch)
             errors += bad
-        frame = pa.Table.from_batches(batches, schema=self.schema).to_pandas()
+        # Each batch on its own: one may hold a binary column read as text, the next the same column left as bytes.
+        frames = [batch.to_pandas() for batch in batches] or [self.schema.empty_table().to_pandas()]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         if frame.empty:
             raise TweetopsError(f"{self.name} holds no data rows.")
         return _with_row_columns(frame, range(1, len(frame) + 1), errors, self.name)

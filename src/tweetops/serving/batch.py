@@ -103,8 +103,10 @@ def output_target(output: str, input_fmt: str, shard: Shard) -> tuple[str, str]:
     if shard.size == 1 and PurePosixPath(urlparse(output).path).suffix and not is_folder:
         named = detect_format(output)
         if named not in WRITABLE:
-            raise TweetopsError(f"batch-predict cannot write {named.upper()} ({output}); name the output .csv, "
-                                ".jsonl or .parquet, or give a folder.")
+            suffix = PurePosixPath(urlparse(output).path).suffix
+            raise TweetopsError(f"batch-predict cannot write {suffix} files ({output}: a tab or a line break in a "
+                                "text would break its rows); name the output .csv, .jsonl or .parquet, or give a "
+                                "folder.")
         return output, named
     fmt = input_fmt if input_fmt in WRITABLE else "csv"
     return output.rstrip("/") + f"/{shard.part_name}.{fmt}", fmt
