@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
@@ -157,10 +156,14 @@ def test_sigkill_and_a_database_outage_under_load_lose_no_answered_prediction(
 
 def test_a_killed_supervisor_takes_its_workers_down_and_the_next_server_ships_their_journals(
         trained_bundle, tmp_path, start_server, tweets):
-    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, TWEETOPS_HISTORY_FLUSH_SECONDS=3600)
+    # Its own temporary folder: a server another test starts meanwhile removes a dead supervisor's metrics folder
+    # from the shared one (as it should), which this test must see the next server do.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, TWEETOPS_HISTORY_FLUSH_SECONDS=3600, TMPDIR=scratch)
     server = start_server(env)
     workers = _workers(server, 2)
-    metrics_dirs = set(Path(tempfile.gettempdir()).glob(f"tweetops-metrics-{server.process.pid}-*"))
+    metrics_dirs = set(scratch.glob(f"tweetops-metrics-{server.process.pid}-*"))
     assert len(metrics_dirs) == 1
     load = Load(server.url, tweets)
     try:
@@ -173,7 +176,7 @@ def test_a_killed_supervisor_takes_its_workers_down_and_the_next_server_ships_th
     assert {p for p in metrics_dirs if p.exists()} == metrics_dirs  # nobody could remove it yet
 
     # An hour between shipments: only the graceful shutdown of the orphans or the next server ships.
-    following = start_server(serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, PORT=env["PORT"]))
+    following = start_server(serve_env(trained_bundle, tmp_path, WEB_CONCURRENCY=2, PORT=env["PORT"], TMPDIR=scratch))
     assert not any(p.exists() for p in metrics_dirs)  # the dead supervisor's folder is removed
     assert following.terminate() == 0
     rows, ids = _stored(f"sqlite:///{tmp_path / 'history.db'}")
