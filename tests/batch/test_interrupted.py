@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
+from tests.conftest import swallow_a_sigterm
 from tests.servers.ports import wait_until
 
 REPEATS = 30  # 126,000 rows: seconds of work, so the run is surely stopped in the middle of writing
@@ -77,3 +78,17 @@ def test_the_run_after_a_sigkill_removes_what_the_killed_one_left(folders, model
     assert leftovers(work, scratch) == ([], [])
     assert sorted(p.name for p in work.iterdir()) == ["big.csv", "out.csv", "small.csv"]
     assert (work / "out.csv").read_bytes() == before  # the same input and model: the same bytes
+
+
+def test_a_sigterm_a_library_swallowed_stops_batch_predict_at_its_next_chunk(tmp_path, tweets, predictor):
+    """The exception a SIGTERM raised was swallowed (a bare `except:`): the next chunk raises it again, and
+    nothing is written."""
+    from tweetops.errors import Terminated, sigterm_interrupts
+    from tweetops.serving import batch
+
+    tweets.to_csv(tmp_path / "in.csv", index=False)
+    with sigterm_interrupts():
+        swallow_a_sigterm()
+        with pytest.raises(Terminated):
+            batch.run(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), chunk_size=100, predictor=predictor)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.csv"]

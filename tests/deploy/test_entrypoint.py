@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, swallow_a_sigterm
 from tests.servers.ports import wait_until
 from tweetops import entrypoint
 
@@ -84,3 +84,19 @@ def test_a_sigterm_that_passed_through_code_cpython_runs_still_exits_with_our_st
                           timeout=60)
     assert (done.returncode, done.stdout) == (0, "finished\n"), done.stderr
     assert done.stderr.splitlines()[-1] == "tweetops.errors.Terminated"  # what PyRun_SimpleString printed
+
+
+def test_a_sigterm_a_library_swallowed_stops_the_pipeline_at_its_next_stage(tmp_path, raw_path, restore_sigterm):
+    """A bare `except:` (around an optional import, say) can swallow the exception a SIGTERM raised, and the
+    signal is ignored from then on so the clean-up is not cut short: the job then ran to its end. The next
+    stage boundary raises it again; nothing of the run is published."""
+    from tweetops.errors import Terminated, sigterm_interrupts, stop_if_terminated
+    from tweetops.pipeline.runner import run_all
+    from tweetops.pipeline.runs import Request
+
+    with sigterm_interrupts():
+        swallow_a_sigterm()
+        with pytest.raises(Terminated):
+            run_all(Request(str(ROOT / "params.yaml"), {"data.source": str(raw_path)}, root=str(tmp_path)))
+    assert list(tmp_path.iterdir()) == []  # the staging folder is gone, nothing published
+    stop_if_terminated()  # the block cleared it: a later job is not stopped by an old signal

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tweetops.catalog import Catalog, check_run_id
-from tweetops.errors import TweetopsError
+from tweetops.errors import TweetopsError, stop_if_terminated
 from tweetops.io.files import read_record, write_json
 from tweetops.pipeline.order import ORDER
 from tweetops.settings import (Params, build_params, environment_overrides, new_run_id, params_path, project_root,
@@ -128,6 +128,7 @@ def resume(request: Request, stage: str) -> Run:
 
 def execute(name: str, stage, request: Request) -> dict:
     """Run one stage function on the run the request names, timed."""
+    stop_if_terminated()
     started = time.perf_counter()
     run = start(request) if name == FIRST_STAGE else resume(request, name)
     result = stage(run)

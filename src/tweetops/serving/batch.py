@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from tweetops.errors import TweetopsError
+from tweetops.errors import TweetopsError, stop_if_terminated
 from tweetops.io import storage
 from tweetops.io.files import atomic_path, cannot_write, scratch_folder
 from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
@@ -192,6 +192,7 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
             writer = open_writer(reader, out_path, ADDED_COLUMNS, out_fmt)
             try:
                 for chunk in reader.chunks(chunk_size, start, stop):
+                    stop_if_terminated()
                     texts = chunk.column(text_column)
                     errors = [error and at_line(error, row) + "." for error, row in zip(chunk.errors, chunk.rows)]
                     columns = annotate(predictor, texts, errors, limit)
