@@ -124,6 +124,7 @@ class TrackingParams(Section):
 class GateParams(Section):
     min_delta: float = 0.002
     max_class_drop: float = 0.02
+    min_test_rows: int = 200
 
 
 class HistoryIngestionParams(Section):
@@ -185,6 +186,7 @@ class Params(Section):
             (0 < self.monitoring.length_ks < 1, "monitoring.length_ks must be between 0 and 1"),
             (self.gate.min_delta >= 0, "gate.min_delta must not be negative"),
             (self.gate.max_class_drop >= 0, "gate.max_class_drop must not be negative"),
+            (self.gate.min_test_rows >= 1, "gate.min_test_rows must be at least 1"),
             (self.data.timeout_seconds > 0, "data.timeout_seconds must be positive"),
             (self.preprocessing.max_char_repeat >= 0, "preprocessing.max_char_repeat must not be negative"),
             (self.features.word_ngram_max >= 1, "features.word_ngram_max must be at least 1"),

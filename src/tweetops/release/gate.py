@@ -4,7 +4,7 @@ A model may be published when it beats every baseline in its manifest AND, when 
 beats the champion on the SAME held-out test rows (the champion's bundle is scored on this run's test split,
 less the rows the champion was fitted on: another version of the data splits differently, and a champion scored
 on its own training rows looked unbeatable): macro-F1 higher by at least gate.min_delta, and no class's F1 lower
-by more than gate.max_class_drop.
+by more than gate.max_class_drop. Either way, only a model scored on at least gate.min_test_rows test rows.
 
 The model_training stage records the verdict in the manifest (`judge`); `tweetops publish` acts on it;
 `tweetops gate --bundle` fails a job whose model does not even beat its baselines (`check_bundle`).
@@ -88,7 +88,8 @@ def verdict(manifest: dict, params: GateParams, champion: dict | None = None, ch
     (score_champion's) holds the challenger's metrics on the rows both were scored on when those are not the
     whole test split."""
     first = against_baselines(manifest)
-    rule = {"min_delta": params.min_delta, "max_class_drop": params.max_class_drop}
+    rule = {"min_delta": params.min_delta, "max_class_drop": params.max_class_drop,
+            "min_test_rows": params.min_test_rows}
     out = {"challenger": manifest.get("run_id"), "challenger_macro_f1": first["model"], "baselines": first,
            "champion": champion["name"] if champion else None, "champion_id": champion, "champion_macro_f1": None,
            "delta": None, "class_f1_drop": {}, **rule}
@@ -103,8 +104,22 @@ def verdict(manifest: dict, params: GateParams, champion: dict | None = None, ch
                                    duel.get("where", "this run's test split"))
         out.update(decided, **rows, promote=first["passed"] and decided.pop("passed"), against="champion",
                    reasons=([] if first["passed"] else [first["sentence"]]) + decided["reasons"])
+    rows = test_rows(manifest)
+    out["test_rows"] = rows
+    if rows is not None and rows < params.min_test_rows:  # a score on a handful of rows is luck, not a verdict
+        out["promote"] = False
+        out["reasons"].insert(0, f"its test split holds {rows:,} rows, fewer than the {params.min_test_rows:,} a "
+                                 "score needs to mean something (gate.min_test_rows); train on more labelled tweets")
     out["sentence"] = render.verdict_sentence(out)
     return out
+
+
+def test_rows(manifest: dict) -> int | None:
+    """How many test rows the model was scored on (None for a manifest that does not say)."""
+    try:
+        return int(sum(c["support"] for c in manifest["metrics"]["per_class"].values()))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def score_champion(bundle: Path, test: pd.DataFrame, predicted: np.ndarray) -> dict:

@@ -74,7 +74,8 @@ def verdict_sentence(verdict: dict) -> str:
     word = "promoted" if verdict["promote"] else "not promoted"
     if verdict["against"] == "baselines" and not verdict["champion"]:
         beats = "beats every baseline" if verdict["baselines"]["passed"] else "does not beat every baseline"
-        return f"{word}: no champion to compare with and the model {beats}"
+        few = [reason for reason in verdict["reasons"] if "gate.min_test_rows" in reason]
+        return f"{word}: " + "; ".join([*few, f"no champion to compare with and the model {beats}"])
     return f"{word}: " + "; ".join(verdict["reasons"])
 
 
@@ -86,4 +87,5 @@ def verdict_section(verdict: dict | None, heading: str = "## Promotion gate") ->
                if verdict["against"] == "champion" else f"the baselines (champion {verdict['champion']} not scored)")
     return [heading, "", f"Decision: **{'promoted' if verdict['promote'] else 'not promoted'}** (challenger "
             f"{verdict['challenger']} against {against}; min_delta {verdict['min_delta']}, max_class_drop "
-            f"{verdict['max_class_drop']}).", "", *[f"- {reason}" for reason in verdict["reasons"]], ""]
+            f"{verdict['max_class_drop']}, min_test_rows {verdict.get('min_test_rows', 1)}).", "",
+            *[f"- {reason}" for reason in verdict["reasons"]], ""]
