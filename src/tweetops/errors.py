@@ -18,11 +18,15 @@ class Terminated(KeyboardInterrupt):
     stopped during a lazy import exited -2 instead of 130, with "interrupted" printed)."""
 
 
+_terminated = threading.Event()  # a SIGTERM arrived in the current sigterm_interrupts block
+
+
 @contextlib.contextmanager
 def sigterm_interrupts():
-    """While the block runs, SIGTERM stops it as Ctrl-C does (Terminated, a KeyboardInterrupt), so `finally` blocks and
-    context managers run: temporary files and folders are removed, atomic writes leave nothing half-written.
-    By default SIGTERM would end the process on the spot; PID 1 in a container would even ignore it."""
+    """While the block runs, SIGTERM stops it as Ctrl-C does (Terminated, a KeyboardInterrupt), so `finally`
+    blocks and context managers run: temporary files and folders are removed, atomic writes leave nothing
+    half-written. By default SIGTERM would end the process on the spot; PID 1 in a container would even ignore
+    it."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
@@ -38,9 +42,6 @@ def sigterm_interrupts():
     finally:
         signal.signal(signal.SIGTERM, previous)
         _terminated.clear()
-
-
-_terminated = threading.Event()
 
 
 def stop_if_terminated() -> None:

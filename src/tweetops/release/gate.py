@@ -104,7 +104,7 @@ def verdict(manifest: dict, params: GateParams, champion: dict | None = None, ch
                                    duel.get("where", "this run's test split"))
         out.update(decided, **rows, promote=first["passed"] and decided.pop("passed"), against="champion",
                    reasons=([] if first["passed"] else [first["sentence"]]) + decided["reasons"])
-    rows = test_rows(manifest)
+    rows = scored_rows(manifest)
     out["test_rows"] = rows
     if rows is not None and rows < params.min_test_rows:  # a score on a handful of rows is luck, not a verdict
         out["promote"] = False
@@ -114,7 +114,7 @@ def verdict(manifest: dict, params: GateParams, champion: dict | None = None, ch
     return out
 
 
-def test_rows(manifest: dict) -> int | None:
+def scored_rows(manifest: dict) -> int | None:
     """How many test rows the model was scored on (None for a manifest that does not say)."""
     try:
         return int(sum(c["support"] for c in manifest["metrics"]["per_class"].values()))

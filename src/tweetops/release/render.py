@@ -83,9 +83,10 @@ def verdict_section(verdict: dict | None, heading: str = "## Promotion gate") ->
     """The gate's decision and its reasons, for summary.md, the model card and the job summary."""
     if not verdict:
         return []
+    # Verdicts made before the minimum existed do not name it.
+    minimum = f", min_test_rows {verdict['min_test_rows']}" if "min_test_rows" in verdict else ""
     against = ("the baselines (no champion yet)" if not verdict["champion"] else f"champion {verdict['champion']}"
                if verdict["against"] == "champion" else f"the baselines (champion {verdict['champion']} not scored)")
     return [heading, "", f"Decision: **{'promoted' if verdict['promote'] else 'not promoted'}** (challenger "
             f"{verdict['challenger']} against {against}; min_delta {verdict['min_delta']}, max_class_drop "
-            f"{verdict['max_class_drop']}, min_test_rows {verdict.get('min_test_rows', 1)}).", "",
-            *[f"- {reason}" for reason in verdict["reasons"]], ""]
+            f"{verdict['max_class_drop']}{minimum}).", "", *[f"- {reason}" for reason in verdict["reasons"]], ""]
