@@ -264,3 +264,20 @@ def test_a_nested_json_value_is_written_to_csv_as_json(tmp_path):
     writer.close()
     assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == [
         "text,meta,tags,n,label", 'fine,"{""k"": [""a"", null]}","[1, 2]",3,neutral']
+
+
+@pytest.mark.parametrize("fmt, lines", [
+    ("txt", [b"first tweet", b"  ", b"second, with a comma", b"caf\xe9 latin-1"]),
+    ("tsv", [b"1\t0.5\tfirst tweet", b"  ", b"2\t-1\tsecond", b"3\t0\tcaf\xe9 latin-1"]),
+    ("jsonl", [b'{"text": "first tweet"}', b"  ", b'{"text": "second"}', b'{"text": "caf\xe9"}']),
+])
+def test_every_line_ending_ends_a_line_in_every_line_format(fmt, lines):
+    """A lone CR (old Mac files) ends a line as LF and CRLF do, as in the CSV reader and the web UI: a CR-only
+    file was one row holding every tweet. The rows, their line numbers and their flags are the same."""
+    read = {}
+    for name, ending in (("LF", b"\n"), ("CRLF", b"\r\n"), ("CR", b"\r")):
+        chunk = next(open_table(ending.join(lines) + ending, fmt, f"t.{fmt}").chunks(10))
+        read[name] = (chunk.column("text"), chunk.rows, chunk.errors)
+    assert read["CR"] == read["LF"] == read["CRLF"]
+    assert len(read["CR"][0]) == 3 and read["CR"][1] == [1, 3, 4] and read["CR"][2][:2] == [None, None]
+    assert read["CR"][2][2] == NOT_UTF8
