@@ -86,3 +86,15 @@ def test_a_model_from_before_monitoring_is_one_clear_error(run_monitor, trained_
     reseal(old, manifest)  # as a bundle sealed without a reference would be
     _one_clear_line(run_monitor("--input", tmp_path / "any.csv", model=old), "has no reference.parquet",
                     "retrain it")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_text_column_of_numbers_is_one_clear_error(run_monitor, held_out_tweets, tmp_path, suffix):
+    """--text-column naming the ids (a hostile review's): their "drift" was judged as if they were tweets."""
+    path = tmp_path / f"traffic.{suffix}"
+    frame = pd.DataFrame({"id": range(1000, 1000 + len(held_out_tweets)), "tweet": held_out_tweets})
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_json(path, orient="records", lines=True)
+    _one_clear_line(run_monitor("--input", path, "--text-column", "id"),
+                    f"{path}'s column 'id' holds numbers, not texts ({len(frame):,} of its {len(frame):,} cells); "
+                    "pass --text-column naming the tweets' column.")
+    assert run_monitor("--input", path, "--text-column", "tweet").code == 0  # the tweets themselves: no drift

@@ -40,6 +40,8 @@ _CONTROLS = ((0x0000, 0x001F), (0x007F, 0x009F))  # Unicode's Cc, fixed by its s
 # (serving.schemas); a text of astral tag characters alone is still read.
 BLANK = "".join(sorted({c for c in map(chr, range(0x10000)) if c.isspace()} | {"\u2800"}
                        | {chr(code) for low, high in _IGNORABLE + _CONTROLS for code in range(low, high + 1)}))
+# A text that is only a number ("1,234", "-0.5"; not "..." or ","): an id or a rating in the wrong column, not a tweet.
+NUMBER_ONLY = re.compile(r"\s*[-+]?[\d.,]*\d[\d.,]*\s*")
 _TOKEN = re.compile(r"[\w@#']+|[.,!?;:]+|\S")
 _CLAUSE_END = re.compile(r"^[.,!?;:]+$")
 NEGATIONS = frozenset("""not no never none nobody nothing neither nor nowhere cannot cant dont doesnt didnt

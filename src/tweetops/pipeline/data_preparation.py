@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from tweetops.errors import TweetopsError
 from tweetops.io.files import write_json, write_parquet
 from tweetops.model import LABELS
-from tweetops.model.normalizer import BLANK
+from tweetops.model.normalizer import BLANK, NUMBER_ONLY
 from tweetops.pipeline.data_ingestion import HISTORY_ID_PREFIX
 from tweetops.pipeline.options import stage_main
 from tweetops.pipeline.runs import Run
@@ -42,8 +42,7 @@ def validate(frame: pd.DataFrame, params: LabelParams) -> pd.DataFrame:
                                                    "text has a NUL character (U+0000)", None))
     reason = reason.where(reason.notna(), np.where(text.str.contains("\ufffd", regex=False),
                                                    "text is not valid UTF-8", None))
-    # A text that is only a number is an id or a rating in the wrong column, not a tweet.
-    reason = reason.where(reason.notna(), np.where(text.str.fullmatch(r"\s*[-+]?[\d.,]*\d[\d.,]*\s*"),  # "..." is words
+    reason = reason.where(reason.notna(), np.where(text.str.fullmatch(NUMBER_ONLY.pattern),
                                                    "text is a number, not words (are the columns swapped?)", None))
     raw = frame["rating"].str.strip()
     value = pd.to_numeric(raw, errors="coerce")
