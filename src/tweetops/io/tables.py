@@ -224,10 +224,10 @@ class TsvReader(_LineReader):
         first = next(self._lines(), None)
         cells = [] if first is None else [_repaired(c.strip()) for c in first[1].decode("utf-8", "surrogateescape")
                                           .split("\t")]
+        names_ours = [c.lower() for c in cells] == [c.lower() for c in self.columns]
         # A first line that holds a number is the archive's, if a broken one: flagged, it costs one row, not all.
-        self.header = first is not None and ([c.lower() for c in cells] == [c.lower() for c in self.columns]
-                                             or not any(_NUMBER.fullmatch(c) for c in cells))
-        if self.header and [c.lower() for c in cells] != [c.lower() for c in self.columns]:
+        self.header = first is not None and (names_ours or not any(_NUMBER.fullmatch(c) for c in cells))
+        if self.header and not names_ours:
             _refuse_repeated(cells, self.name)
             self.columns, self.own = cells, True
 

@@ -101,8 +101,8 @@ def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: s
     frame = reader.frame()
     cells = frame[text_column] if text_column in frame else [None] * len(frame)
     unreadable = frame["ingest_error"].notna().to_numpy()
-    usable = [c for c, bad in zip(cells, unreadable) if not bad and isinstance(c, str) and c.strip(BLANK)]
     readable = [c for c, bad in zip(cells, unreadable) if not bad and c is not None]
+    usable = [c for c in readable if isinstance(c, str) and c.strip(BLANK)]
     numbers = sum(1 for c in readable if isinstance(c, str) and NUMBER_ONLY.fullmatch(c)
                   or isinstance(c, (int, float)) and not isinstance(c, bool))
     if numbers * 2 > len(readable):  # an id or a score column: its drift would be judged as if it were tweets
