@@ -260,6 +260,9 @@ def sidebar() -> None:
 
 
 st.set_page_config(page_title="tweetops", page_icon=":speech_balloon:", layout="wide")
+# A table's own "Download as CSV" would write texts a spreadsheet runs as formulas; the page's download buttons
+# write them safely (as_csv), so they are the one way out.
+st.set_option("client.disableDataExport", True)
 page = st.navigation([st.Page(predict_page, title="Classify a tweet", icon=":material/chat:", default=True),
                       st.Page(file_page, title="Classify a file", icon=":material/upload_file:", url_path="file"),
                       st.Page(history_page, title="History", icon=":material/history:", url_path="history"),

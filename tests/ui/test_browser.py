@@ -121,6 +121,10 @@ def test_an_uploaded_csv_is_classified_charted_and_downloaded_with_every_row(pag
     expect(charts).to_have_count(2)
     expect(charts.first).to_contain_text("Labels")
     expect(charts.nth(1)).to_contain_text("Confidence")
+    table = page.get_by_test_id("stDataFrame").last  # the results (the first: the upload's preview)
+    table.hover()  # its toolbar: Streamlit's own CSV export would write formulas as they are, so it is off
+    expect(table.get_by_role("button", name="Search")).to_be_visible()
+    expect(table.get_by_role("button", name="Download as CSV")).to_have_count(0)
     with page.expect_download() as download:
         page.get_by_test_id("stDownloadButton").get_by_role("button").click()
     assert download.value.suggested_filename == "tweets-predictions.csv"
