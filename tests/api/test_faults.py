@@ -221,6 +221,13 @@ def test_header_count_and_size_are_bounded_and_slow_clients_are_dropped(trained_
     too_long = _exchange(port, b"GET /ping HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 66_000)  # just over 64 KB
     assert too_long.startswith(b"HTTP/1.1 431 ")
     assert too_long.endswith(b'{"detail":"the request\'s headers exceed 64 KB; send fewer or shorter headers."}')
+    # Whole requests, each sent at once: the chunk that ends the headers counts too (70 KB and 100 KB were
+    # answered 200), and a client that reads only once it has sent 200 KB gets the answer, not a reset.
+    assert _exchange(port, request(["x-big: " + "a" * 60_000])).startswith(b"HTTP/1.1 200 ")
+    for size in (70_000, 100_000, 200_000):
+        refused = _exchange(port, request(["x-big: " + "a" * size]))
+        assert refused.startswith(b"HTTP/1.1 431 ")
+        assert refused.endswith(b'{"detail":"the request\'s headers exceed 64 KB; send fewer or shorter headers."}')
 
     # A 128 MB header: the connection is closed once 64 KB have arrived, long before the rest is sent.
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:

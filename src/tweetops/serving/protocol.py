@@ -4,7 +4,8 @@ uvicorn bounds neither the bytes of a request's headers (httptools keeps a heade
 ends, so two 128 MB headers cost a worker 343 MB) nor how long a request may take to arrive (its
 keep-alive timer is cancelled by the first byte, so a client sending a byte every few seconds holds
 its connection for ever). Here a request's headers may hold MAX_HEADER_BYTES in at most MAX_HEADERS
-fields, answered 431 beyond that, and a request must arrive whole within the read timeout of the
+fields, answered 431 beyond that (what the client still sends is read a moment longer, so that it
+gets the answer), and a request must arrive whole within the read timeout of the
 connection opening or of the previous response, else the connection is closed.
 """
 from __future__ import annotations
@@ -16,6 +17,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEADER_BYTES = 64 * 1024  # the request line and every header: nginx's default is 4 x 8 KB buffers
 MAX_HEADERS = 100  # the limit Node.js and Go's net/http use
+# After a 431, what a client is still sending is read and dropped (up to this much, for at most this long), so
+# that it reads the answer: closed with its bytes unread, the connection is reset and the answer lost with it.
+LINGER_BYTES = 1024 * 1024
+LINGER_SECONDS = 1.0
+
+
+TOO_LARGE = f"the request's headers exceed {MAX_HEADER_BYTES // 1024} KB; send fewer or shorter headers."
 
 
 class HeadersTooLarge(Exception):
@@ -39,8 +47,10 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             Driven by the parser (a request's end), never by the response's: an app may answer before
             the request's body has all arrived (uvicorn then discards the rest), and a count restarted
             at that answer would take the rest of the body for the next request's headers."""
-            self._header_bytes = 0
+            self._header_bytes = 0  # as they arrive, to stop a header that never ends
+            self._parsed_bytes = 0  # as the parser hands them over, the request line's and headers' exactly
             self._header_count = 0
+            self._lingering: int | None = None
             self._reading_headers = True
             self._refusal: str | None = None
 
@@ -64,21 +74,36 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._lingering is not None:  # refused: drop what arrives, then close
+                self._lingering -= len(data)
+                if self._lingering < 0:
+                    self.transport.close()
+                return
             counting = self._reading_headers
             if counting:
                 self._header_bytes += len(data)
             super().data_received(data)
             # Still inside the headers after this chunk: they alone are over the limit (a chunk that ends
-            # them may also carry the body, so it is not counted against them).
+            # them may also carry the body; the parser's callbacks count those headers exactly).
             if counting and self._reading_headers and self._header_bytes > MAX_HEADER_BYTES:
-                self._refuse(f"the request's headers exceed {MAX_HEADER_BYTES // 1024} KB; send fewer or shorter "
-                             "headers.")
+                self._refuse(TOO_LARGE)
+
+        def _count(self, size: int) -> None:
+            self._parsed_bytes += size
+            if self._parsed_bytes > MAX_HEADER_BYTES:
+                self._refusal = TOO_LARGE
+                raise HeadersTooLarge
+
+        def on_url(self, url: bytes) -> None:
+            self._count(len(url) + len(" HTTP/1.1\r\n") + 7)  # 7: the longest method, OPTIONS
+            super().on_url(url)
 
         def on_header(self, name: bytes, value: bytes) -> None:
             self._header_count += 1
             if self._header_count > MAX_HEADERS:
                 self._refusal = f"the request has more than {MAX_HEADERS} headers; send fewer."
                 raise HeadersTooLarge
+            self._count(len(name) + len(value) + len(": \r\n"))
             super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
@@ -109,12 +134,17 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
                 super().send_400_response(msg)
 
         def _refuse(self, sentence: str) -> None:
-            if self.transport.is_closing():
+            if self.transport.is_closing() or self._lingering is not None:
                 return
             body = orjson.dumps({"detail": sentence})
             self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
                                  b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
-            self.transport.close()
             self._cancel_deadline()
+            if not self.transport.can_write_eof():  # TLS: no half-close
+                self.transport.close()
+                return
+            self._lingering = LINGER_BYTES
+            self.transport.write_eof()  # the answer, then end of stream: a client done sending closes its side
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     return BoundedHttpToolsProtocol
