@@ -118,6 +118,12 @@ class Catalog:
         return self.models / CHAMPION
 
     @property
+    def published_trace(self) -> Path:
+        """Written when a champion is first linked here, by either registry: with tracking on, MLflow holds the
+        history and models/champion is the only other local sign, so a lost link would look like "never published"."""
+        return self.models / ".published"
+
+    @property
     def champion_history(self) -> Path:
         """Every publication and rollback of the local registry, oldest first."""
         return self.models / "champions.json"

@@ -3,6 +3,7 @@ serving @champion. Only published runs become registry versions."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,6 +107,20 @@ def test_with_no_tracking_status_names_the_mlflow_champion_instead_of_claiming_n
         f"champion: r3; champion history (oldest first): not recorded here ({root / 'models' / 'champion'} names "
         "r3, but the local registry never published it: it was published with tracking on, or linked by hand; "
         "`tweetops registry status` without --no-tracking shows MLflow's registry)"]
+
+
+def test_a_lost_champion_link_is_an_error_not_a_fallback_to_another_bundle(tracked, tmp_path, capsys):
+    """MLflow holds the history here, so models/champion is the only local sign of the champion; with it lost,
+    model-path took the newest promoted bundle "as no champion is published" (found by a README audit)."""
+    from tweetops.cli import main
+
+    root = tmp_path / "copy"
+    shutil.copytree(tracked["root"], root, symlinks=True)
+    (root / "models" / "champion").unlink()
+    assert main(["model-path", "--params", str(root / "params.yaml")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines()[-1].startswith(f"error: the champion {root}/models/champion is missing or "
+                                                         "not a model bundle; restore it")
 
 
 def test_publishing_a_refused_run_is_one_sentence_and_changes_nothing(tracked, capsys):

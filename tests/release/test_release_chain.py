@@ -222,8 +222,8 @@ def test_two_publications_at_once_cannot_both_win(project):
     root = project.parent / "fresh"
     shutil.copytree(project, root, symlinks=True)
     first = champion(root)
-    (root / "models" / "champion").unlink()
-    (root / "models" / "champions.json").unlink()
+    for trace in ("champion", "champions.json", ".published"):  # nothing was ever published here
+        (root / "models" / trace).unlink()
     for name in ("one", "two"):
         shutil.copytree(root / "models" / first, root / "models" / name)
         manifest = read_json(root / "models" / name / "manifest.json")
@@ -275,6 +275,18 @@ def test_a_broken_or_hand_made_champion_link_is_an_error_not_a_fallback(project,
     (project / "models" / "champion").symlink_to("refused")
     code, _, err = cli(project, "model-path", capsys=capsys)
     assert code == 2 and "names refused, a run its gate did not promote, so tweetops never published it" in err
+
+
+def test_a_lost_champion_link_is_an_error_even_with_no_local_history(project, capsys):
+    """With tracking on, MLflow's registry holds the champion history and models/champion is its local mirror:
+    losing the link must not make serving take another bundle as if nothing had ever been published (it did)."""
+    (project / "models" / "champion").unlink()
+    (project / "models" / "champions.json").unlink()
+    code, out, err = cli(project, "model-path", capsys=capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == (f"error: the champion {project}/models/champion is missing or not a model bundle; "
+                                    "restore it, or point it at a published version with `tweetops registry promote "
+                                    "VERSION` or `rollback`.")
 
 
 @pytest.mark.parametrize("record, content", [

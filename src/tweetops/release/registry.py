@@ -71,6 +71,7 @@ def locked(catalog: Catalog):
 
 def point_champion(catalog: Catalog, run_id: str) -> Path:
     """Atomically make models/champion name the run's bundle folder (a relative symlink)."""
+    catalog.published_trace.touch()
     link = catalog.champion
     with atomic_path(link) as tmp:
         tmp.unlink()

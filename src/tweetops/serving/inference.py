@@ -157,7 +157,8 @@ def resolve_model(explicit: str | Path | None = None, catalog: Catalog | None = 
         return ModelChoice(SAGEMAKER_MODEL_DIR, "SageMaker's /opt/ml/model", None)
     if is_bundle(BAKED_MODEL_DIR):
         return ModelChoice(BAKED_MODEL_DIR, "the bundle baked into the image", None)
-    if catalog.champion.is_symlink() or catalog.champion.exists() or catalog.champion_history.exists():
+    if any(path.is_symlink() or path.exists() for path in (catalog.champion, catalog.champion_history,
+                                                           catalog.published_trace)):
         return ModelChoice(_published_champion(catalog), f"the published champion, {catalog.champion}", True)
     newest = _newest_promoted(catalog)
     if newest is None:
