@@ -51,6 +51,23 @@ def test_a_better_base_means_the_gate_would_not_promote(head, trained_bundle, tm
     assert "with the base branch's model as champion: not promoted:" in text
 
 
+def test_the_test_rows_note_says_only_what_the_two_runs_record(head, trained_project, trained_bundle, tmp_path):
+    """A metrics.json records no data or split: compared with its own bundle, the report said the two runs used
+    different data (found by a README audit)."""
+    metrics = trained_project / "reports" / trained_bundle.name / "metrics.json"
+    assert "used different data" not in compare(trained_bundle, trained_bundle)
+    assert "**Note:**" not in compare(trained_bundle, trained_bundle)
+    own = compare(metrics, trained_bundle)
+    assert "used different data" not in own
+    assert ("**Note:** base recorded no data or split (a metrics.json does not), so whether both were scored on "
+            "the same test rows is not known; give bundles or manifests.") in own
+    other = copy.deepcopy(head)
+    other["params"]["split"]["seed"] += 1
+    write_json(tmp_path / "manifest.json", other)
+    assert "**Note:** the two runs used different data or split parameters" in compare(tmp_path / "manifest.json",
+                                                                                      trained_bundle)
+
+
 def test_cli_writes_markdown_and_refuses_bad_paths(trained_project, trained_bundle, tmp_path, capsys):
     metrics = trained_project / "reports" / trained_bundle.name / "metrics.json"
     out = tmp_path / "report.md"

@@ -73,9 +73,13 @@ def _provenance(base: dict, head: dict) -> list[str]:
         return f"run `{run.get('run_id')}`, commit `{str(run.get('git_commit', 'unknown'))[:12]}`"
 
     lines = [f"This PR: {describe(head)}. Base: {describe(base)}."]
-    data = [r.get("data", {}).get("sha256") for r in (base, head)]
-    splits = [r.get("params", {}).get("split") for r in (base, head)]
-    if data[0] != data[1] or splits[0] != splits[1]:
+    # A manifest records the data's sha256 and the split; a metrics.json neither.
+    recorded = [((r.get("data") or {}).get("sha256"), (r.get("params") or {}).get("split")) for r in (base, head)]
+    unknown = [side for side, pair in zip(("base", "this PR"), recorded) if None in pair]
+    if unknown:
+        lines.append(f"**Note:** {' and '.join(unknown)} recorded no data or split (a metrics.json does not), so "
+                     "whether both were scored on the same test rows is not known; give bundles or manifests.")
+    elif recorded[0] != recorded[1]:
         lines.append("**Note:** the two runs used different data or split parameters, so their test rows "
                      "differ and the changes compare different test sets.")
     return lines
