@@ -105,6 +105,9 @@ def run_array_job(source, output, model_dir, size: int, chunk_size: int) -> None
                                                 "AWS_BATCH_JOB_ARRAY_INDEX": str(i),
                                                 "AWS_BATCH_JOB_ARRAY_SIZE": str(size)},
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(size)]
-    for process in processes:
-        _, err = process.communicate(timeout=300)
+    for i, process in enumerate(processes):
+        out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
+        # The summary names the shard as its log lines do, counted from 1.
+        assert json.loads(out.splitlines()[-1])["shard"] == f"{i + 1}/{size}"
+        assert f"batch-predict shard {i + 1}/{size}: rows in " in err

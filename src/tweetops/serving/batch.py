@@ -50,6 +50,11 @@ class Shard:
     def part_name(self) -> str:
         return f"part-{self.index:05d}-of-{self.size:05d}"
 
+    @property
+    def label(self) -> str:
+        """"2/3" for index 1 of 3: counted from 1 wherever people read it (part names keep AWS's index)."""
+        return f"{self.index + 1}/{self.size}"
+
 
 def shard_from_env() -> Shard:
     """The AWS Batch array shard; one whole shard when the variables are unset."""
@@ -188,7 +193,7 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         limit = Limits.from_environment().max_chars
         rows_out = flagged = 0
         began = time.perf_counter()
-        with Progress(log, f"shard {shard.index + 1}/{shard.size}", total=stop - start, unit="rows") as progress:
+        with Progress(log, f"shard {shard.label}", total=stop - start, unit="rows") as progress:
             writer = open_writer(reader, out_path, ADDED_COLUMNS, out_fmt)
             try:
                 for chunk in reader.chunks(chunk_size, start, stop):
@@ -206,11 +211,11 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
                 raise RuntimeError(f"batch-predict wrote {rows_out} rows for {stop - start} read")
         seconds = time.perf_counter() - began
     summary = {"input": input_uri, "output": target, "format": fmt, "output_format": out_fmt,
-               "shard": f"{shard.index}/{shard.size}", "rows_in": stop - start, "rows_out": rows_out,
+               "shard": shard.label, "rows_in": stop - start, "rows_out": rows_out,
                "rows_flagged": flagged,
                "seconds": round(seconds, 3), "texts_per_second": round(rows_out / seconds, 1) if seconds else None,
                "model_version": predictor.version}
-    log.info("batch-predict shard %d/%d: rows in %d, out %d, flagged %d, %.0f texts/s, %.1f s -> %s",
-             shard.index + 1, shard.size, summary["rows_in"], rows_out, flagged,
+    log.info("batch-predict shard %s: rows in %d, out %d, flagged %d, %.0f texts/s, %.1f s -> %s",
+             shard.label, summary["rows_in"], rows_out, flagged,
              summary["texts_per_second"] or 0, seconds, target)
     return summary
