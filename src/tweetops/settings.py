@@ -306,6 +306,9 @@ def _var(default=None, name: str = "", about: str = "", **bounds):
     return Field(default, alias=name, description=about, **bounds)
 
 
+SM_CHANNEL = "SM_CHANNEL_"  # SageMaker training sets one per input channel: SM_CHANNEL_TRAINING, ...
+
+
 class Environment(BaseModel):
     """Every environment variable tweetops reads. An empty value counts as unset."""
 
@@ -411,13 +414,15 @@ class Environment(BaseModel):
     @property
     def sm_channels(self) -> dict[str, Path]:
         """SageMaker's SM_CHANNEL_<NAME> variables, by lower-case channel name."""
-        return {k[len("SM_CHANNEL_"):].lower(): Path(v) for k, v in os.environ.items()
-                if k.startswith("SM_CHANNEL_") and v}
+        return {k[len(SM_CHANNEL):].lower(): Path(v) for k, v in os.environ.items() if k.startswith(SM_CHANNEL) and v}
 
     @classmethod
     def variables(cls) -> list[tuple[str, str, bool]]:
-        """(name, description, whether it holds a secret) of every variable, for `tweetops env`."""
-        return [(f.alias, f.description or "", "SecretStr" in str(f.annotation)) for f in cls.model_fields.values()]
+        """(name, description, whether it holds a secret) of every variable, for `tweetops env`; a family read by
+        prefix (sm_channels) is one row named with <NAME>."""
+        return [*((f.alias, f.description or "", "SecretStr" in str(f.annotation)) for f in cls.model_fields.values()),
+                (f"{SM_CHANNEL}<NAME>", "SageMaker training: each input channel's folder (the 'channel' "
+                 "hyperparameter picks one, default training)", False)]
 
 
 _ENV_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "literal": "one of"}
