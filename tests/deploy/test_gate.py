@@ -10,7 +10,7 @@ import pytest
 
 from tweetops.cli import main
 from tweetops.errors import TweetopsError
-from tweetops.release import gate
+from tweetops.release import gate, render
 from tweetops.release.evaluation import evaluate
 from tweetops.settings import GateParams
 from tests.release.seal import reseal
@@ -27,6 +27,15 @@ def test_a_model_beating_every_rival_passes_and_its_own_twin_is_not_a_rival():
     assert decision["passed"] and decision["failed"] == []
     twin = next(r for r in decision["baselines"] if r["baseline"] == "supervised_only")
     assert twin["beaten"] is None and "model itself" in twin["note"]
+
+
+def test_the_headline_lists_the_twin_only_where_it_is_a_rival():
+    """Listed beside the model with the same score, the twin read as a tie the gate said the model beat."""
+    assert render.headline(manifest(0.75)) == "macro-F1 0.7500 (baselines: majority class 0.2400, VADER compound " \
+                                              "rule 0.6900)"
+    assert render.headline(manifest(0.76, ablation_used=True, supervised_only=0.75)) == (
+        "macro-F1 0.7600 (baselines: majority class 0.2400, VADER compound rule 0.6900, same model without "
+        "pseudo-labels 0.7500)")
 
 
 def test_a_model_below_a_baseline_fails_and_names_it():

@@ -54,7 +54,7 @@ def _metric_rows(base: dict, head: dict) -> list[str]:
         except KeyError:  # a metric the base branch did not compute yet
             old = None
         cells.append([title, render.score(old), render.score(get(head)), _change(old, get(head))])
-    used = [("yes" if (r.get("ablation") or {}).get("used") else "no") for r in (base, head)]
+    used = [("yes" if render.pseudo_labels_used(r) else "no") for r in (base, head)]
     cells.append(["pseudo-labels used", *used, ""])
     return render.table(["metric", "base", "this PR", "change"], cells)
 

@@ -49,7 +49,7 @@ def against_baselines(manifest: dict) -> dict:
         raise TweetopsError(f"the manifest has no metrics.{METRIC} or baselines.*.{METRIC}; retrain the model.")
     if not baselines:
         raise TweetopsError("the manifest lists no baselines, so the gate has nothing to compare against.")
-    same_model = not (manifest.get("ablation") or {}).get("used", False)
+    same_model = not render.pseudo_labels_used(manifest)
     rows = []
     for name, value in sorted(baselines.items()):
         if name == "supervised_only" and same_model:
