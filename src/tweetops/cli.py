@@ -219,6 +219,10 @@ def cmd_env(args) -> int:
 
 # -- the parser ----------------------------------------------------------------------------------
 
+# resolve_model's order (tweetops.serving.inference), for every --model.
+MODEL_DEFAULT = ("(default: MODEL_DIR, else MODEL_URI, else SageMaker's /opt/ml/model, else the image's bundle, "
+                 "else the champion)")
+
 MAIN_EPILOG = """\
 commands in the order of a model's life: run (or stage) -> gate -> publish -> serve / batch-predict
 -> monitor -> notify; registry, report and model-path look at what is there.
@@ -334,9 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "Print the bundle folder `serve` and `batch-predict` would load (after checking its hashes), and "
                  "on stderr why that one.", ["tweetops model-path", "tweetops model-path --model models/r1"],
                  cmd_model_path)
-    p.add_argument("--model", default=None, help="a bundle folder to check instead (default: MODEL_DIR, else the "
-                                                 "champion)")
-    p.add_argument("--params", default=None, help="params file, whose folder is the project (default: ./params.yaml)")
+    p.add_argument("--model", default=None, help=f"a bundle folder to check instead {MODEL_DEFAULT}")
+    p.add_argument("--params", default=None,
+                   help="params file, whose folder is the project (default: TWEETOPS_PARAMS or ./params.yaml)")
     _log_level(p)
     p = _command(sub, "batch-predict", "predict every row of a TSV/CSV/JSONL/Parquet/text file (local or s3://)",
                  "Predict every row of a file, streamed in chunks, and write it back with label and probabilities "
@@ -352,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "for part-NNNNN-of-NNNNN files (the input's format; CSV for TSV and text)")
     p.add_argument("--text-column", default="text", help="the column holding the texts (default: text)")
     p.add_argument("--chunk-size", type=int, default=10_000, help="rows per chunk (default: 10000)")
-    p.add_argument("--model", default=None, help="model bundle folder (default: MODEL_DIR, else the champion)")
+    p.add_argument("--model", default=None, help=f"model bundle folder {MODEL_DEFAULT}")
     _log_level(p)
     p = _command(sub, "monitor", "compare recent predictions with the model's training reference (drift)",
                  "Judge whether recent texts (the prediction history, or a file) drifted from the model's training "
@@ -366,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input", default=None,
                         help="a file of current texts instead (TSV/CSV/JSONL/Parquet, or .txt: one text per line)")
     p.add_argument("--text-column", default="text", help="with --input: the column holding the texts (default: text)")
-    p.add_argument("--model", default=None, help="model bundle folder (default: MODEL_DIR, else the champion)")
+    p.add_argument("--model", default=None, help=f"model bundle folder {MODEL_DEFAULT}")
     p.add_argument("--window-hours", type=float, default=None, help="history window (default: monitoring.window_hours)")
     p.add_argument("--max-rows", type=int, default=None,
                    help="newest texts taken at most (default: monitoring.max_rows)")

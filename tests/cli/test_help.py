@@ -59,6 +59,18 @@ def test_help_exits_0_and_names_the_environment(args):
         assert "example" in done.stdout
 
 
+def test_every_option_names_every_source_of_its_default():
+    """--model is resolved MODEL_DIR, MODEL_URI, SageMaker's folder, the image's bundle, the champion, and every
+    --params from TWEETOPS_PARAMS first: a help that names fewer hides where a model or params came from."""
+    for path, parser in _commands(build_parser()):
+        for action in parser._actions:
+            if "--model" in action.option_strings:
+                assert all(source in action.help for source in ("MODEL_DIR", "MODEL_URI", "/opt/ml/model",
+                                                                "champion")), path
+            if "--params" in action.option_strings:
+                assert "TWEETOPS_PARAMS" in action.help, path
+
+
 def test_version():
     done = tweetops("--version")
     assert (done.returncode, done.stdout) == (0, f"tweetops {__version__}\n")
