@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -228,6 +230,22 @@ def test_header_count_and_size_are_bounded_and_slow_clients_are_dropped(trained_
         refused = _exchange(port, request(["x-big: " + "a" * size]))
         assert refused.startswith(b"HTTP/1.1 431 ")
         assert refused.endswith(b'{"detail":"the request\'s headers exceed 64 KB; send fewer or shorter headers."}')
+    # Pipelined behind a request still being answered, the 431 waits its turn (the first answer was lost).
+    body = b'{"text": "a pipelined tweet"}'
+    first = (b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+             % (len(body), body))
+    answered, refusal, rest = _exchange(port, first + request(["x-big: " + "a" * 70_000])).partition(
+        b"HTTP/1.1 431 ")
+    assert answered.startswith(b"HTTP/1.1 200 ") and b'"label":' in answered and refusal
+    assert rest.endswith(b"send fewer or shorter headers.\"}")
+    # A URL that arrives in many pieces counts once (each piece was charged a request line: 4 KB gave a 431).
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        slow = b"GET /ping?" + b"a" * 4000 + b" HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        for piece in re.findall(b".{1,8}", slow, re.DOTALL):
+            sock.send(piece)
+            time.sleep(0.0005)  # pacing to split the URL into pieces, not a wait on a condition
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
 
     # A 128 MB header: the connection is closed once 64 KB have arrived, long before the rest is sent.
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:

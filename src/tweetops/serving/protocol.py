@@ -38,6 +38,8 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             super().connection_made(transport)
             self._deadline: asyncio.TimerHandle | None = None
             self._between_requests = True
+            self._lingering: int | None = None  # refused: the bytes still to read and drop before closing
+            self._held_answer: bytes | None = None  # the 431, held until the requests before it are answered
             self._next_request()
             self._arm_deadline()
 
@@ -50,7 +52,6 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             self._header_bytes = 0  # as they arrive, to stop a header that never ends
             self._parsed_bytes = 0  # as the parser hands them over, the request line's and headers' exactly
             self._header_count = 0
-            self._lingering: int | None = None
             self._reading_headers = True
             self._refusal: str | None = None
 
@@ -94,8 +95,8 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
                 self._refusal = TOO_LARGE
                 raise HeadersTooLarge
 
-        def on_url(self, url: bytes) -> None:
-            self._count(len(url) + len(" HTTP/1.1\r\n") + 7)  # 7: the longest method, OPTIONS
+        def on_url(self, url: bytes) -> None:  # called once per piece of the URL that arrives
+            self._count(len(url))
             super().on_url(url)
 
         def on_header(self, name: bytes, value: bytes) -> None:
@@ -103,6 +104,8 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             if self._header_count > MAX_HEADERS:
                 self._refusal = f"the request has more than {MAX_HEADERS} headers; send fewer."
                 raise HeadersTooLarge
+            # The parser hands the value over without its leading blanks, so a header padded with them is held to
+            # the per-chunk check only: at most one read (256 KB) more than the limit.
             self._count(len(name) + len(value) + len(": \r\n"))
             super().on_header(name, value)
 
@@ -112,6 +115,7 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
 
         def on_message_begin(self) -> None:
             self._between_requests = False
+            self._count(len("GET  HTTP/1.1\r\n"))  # the request line around its URL (a longer method: a few bytes)
             super().on_message_begin()
 
         def on_message_complete(self) -> None:
@@ -124,6 +128,10 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
+            if self._held_answer is not None:
+                if not self.pipeline and self.cycle.response_complete:  # every request before it is answered
+                    self._answer_and_close(self._held_answer)
+                return
             if self._between_requests and not self.transport.is_closing():
                 self._arm_deadline()
 
@@ -137,13 +145,21 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             if self.transport.is_closing() or self._lingering is not None:
                 return
             body = orjson.dumps({"detail": sentence})
-            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-                                 b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+            answer = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                      b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
             self._cancel_deadline()
+            self._lingering = LINGER_BYTES
+            if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+                self._held_answer = answer  # pipelined after requests still running: answers go in order
+            else:
+                self._answer_and_close(answer)
+
+        def _answer_and_close(self, answer: bytes) -> None:
+            self._held_answer = None
+            self.transport.write(answer)
             if not self.transport.can_write_eof():  # TLS: no half-close
                 self.transport.close()
                 return
-            self._lingering = LINGER_BYTES
             self.transport.write_eof()  # the answer, then end of stream: a client done sending closes its side
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
