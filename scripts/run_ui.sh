@@ -45,7 +45,8 @@ if [ -z "${API_URL:-}" ]; then
 fi
 
 API_URL=$API_URL "$BIN/streamlit" run ui/app.py --server.headless true --server.address 127.0.0.1 \
-  --server.port "$UI_PORT" --browser.gatherUsageStats false --client.toolbarMode viewer &
+  --server.port "$UI_PORT" --browser.gatherUsageStats false --client.toolbarMode viewer \
+  --client.disableDataExport true &
 pids+=($!)
 echo "tweetops UI: http://127.0.0.1:$UI_PORT  (API: $API_URL)  Ctrl-C stops both"
 status=0

@@ -1,7 +1,9 @@
 """The tweetops web UI: classify a tweet or a file, browse the prediction history, read about the model.
 
 Talks to the API over HTTP only (API_URL, TWEETOPS_API_KEY), so it works against a local or a deployed
-server. Run: streamlit run ui/app.py (or `make ui`, which starts the API too).
+server. Run: `make ui` (it starts the API too), or `streamlit run ui/app.py` with the options
+scripts/run_ui.sh passes: --client.disableDataExport true turns off each table's own "Download as CSV",
+which writes texts a spreadsheet runs as formulas; the page's download buttons write them safely (as_csv).
 """
 from __future__ import annotations
 
@@ -260,9 +262,6 @@ def sidebar() -> None:
 
 
 st.set_page_config(page_title="tweetops", page_icon=":speech_balloon:", layout="wide")
-# A table's own "Download as CSV" would write texts a spreadsheet runs as formulas; the page's download buttons
-# write them safely (as_csv), so they are the one way out.
-st.set_option("client.disableDataExport", True)
 page = st.navigation([st.Page(predict_page, title="Classify a tweet", icon=":material/chat:", default=True),
                       st.Page(file_page, title="Classify a file", icon=":material/upload_file:", url_path="file"),
                       st.Page(history_page, title="History", icon=":material/history:", url_path="history"),

@@ -195,6 +195,7 @@ def as_csv(table: pd.DataFrame) -> bytes:
     for name, column in table.items():
         if pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column):
             safe[name] = column.map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(name) for name in table.columns]  # the header row: the file's own names too
     # CRLF ends a record (RFC 4180), so a CR inside a text is quoted with it; with "\n" pandas leaves a lone CR bare
     # and a spreadsheet starts a new row there.
     return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8")

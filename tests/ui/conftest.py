@@ -76,7 +76,8 @@ def start_ui(tmp_path_factory):
         with open(folder / "streamlit.log", "wb") as log:
             process = subprocess.Popen(
                 [STREAMLIT, "run", str(APP), "--server.headless", "true", "--server.address", "127.0.0.1",
-                 "--server.port", str(port), "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"],
+                 "--server.port", str(port), "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+                 "--client.disableDataExport", "true"],
                 env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
         started.append(process)
         url = f"http://127.0.0.1:{port}"

