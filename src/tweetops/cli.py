@@ -221,7 +221,7 @@ def cmd_env(args) -> int:
 
 # resolve_model's order (tweetops.serving.inference), for every --model.
 MODEL_DEFAULT = ("(default: MODEL_DIR, else MODEL_URI, else SageMaker's /opt/ml/model, else the image's bundle, "
-                 "else the champion)")
+                 "else the champion, else, where none was ever published, the newest bundle its gate promoted)")
 
 MAIN_EPILOG = """\
 commands in the order of a model's life: run (or stage) -> gate -> publish -> serve / batch-predict

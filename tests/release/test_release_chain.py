@@ -279,7 +279,10 @@ def test_a_broken_or_hand_made_champion_link_is_an_error_not_a_fallback(project,
 
 def test_a_lost_champion_link_is_an_error_even_with_no_local_history(project, capsys):
     """With tracking on, MLflow's registry holds the champion history and models/champion is its local mirror:
-    losing the link must not make serving take another bundle as if nothing had ever been published (it did)."""
+    losing the link must not make serving take another bundle as if nothing had ever been published (it did).
+    A champion linked before models/.published existed gets it the first time it is served."""
+    (project / "models" / ".published").unlink()
+    assert cli(project, "model-path", capsys=capsys)[0] == 0 and (project / "models" / ".published").exists()
     (project / "models" / "champion").unlink()
     (project / "models" / "champions.json").unlink()
     code, out, err = cli(project, "model-path", capsys=capsys)

@@ -7,6 +7,8 @@ of those, the newest bundle whose gate promoted it is served, and the log and /h
 """
 from __future__ import annotations
 
+import contextlib
+
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,7 +161,10 @@ def resolve_model(explicit: str | Path | None = None, catalog: Catalog | None = 
         return ModelChoice(BAKED_MODEL_DIR, "the bundle baked into the image", None)
     if any(path.is_symlink() or path.exists() for path in (catalog.champion, catalog.champion_history,
                                                            catalog.published_trace)):
-        return ModelChoice(_published_champion(catalog), f"the published champion, {catalog.champion}", True)
+        champion = _published_champion(catalog)
+        with contextlib.suppress(OSError):  # a champion linked before the trace existed: leave it now
+            catalog.published_trace.touch()
+        return ModelChoice(champion, f"the published champion, {catalog.champion}", True)
     newest = _newest_promoted(catalog)
     if newest is None:
         raise TweetopsError(f"no champion at {catalog.champion} and no bundle under {catalog.models} that passed "
