@@ -84,7 +84,8 @@ def test_a_wrong_choice_is_refused_by_name():
 
 def test_env_lists_every_variable_and_hides_secrets():
     done = tweetops("env", "--values", TWEETOPS_API_KEYS="sekrit", PORT="9001",
-                    DATABASE_URL="postgresql://app:sekrit@db.internal:5432/tweets", SM_CHANNEL_TRAINING="/opt/ml/in")
+                    DATABASE_URL="postgresql://app:sekrit@db.internal:5432/tweets", SM_CHANNEL_TRAINING="/opt/ml/in",
+                    SM_CHANNEL_Extra="s3://user:sekrit@host/x")
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines() if not line.startswith(" ")]
     assert names == [name for name, _, _ in Environment.variables()]
@@ -94,7 +95,7 @@ def test_env_lists_every_variable_and_hides_secrets():
     assert lines[names.index("PORT") * 2 + 1].strip() == "= 9001"
     assert lines[names.index("DATABASE_URL") * 2 + 1].strip() == "= postgresql://app:***@db.internal:5432/tweets"
     assert names[-1] == "SM_CHANNEL_<NAME>"  # read by prefix (SageMaker training's input channels)
-    assert lines[-1].strip() == "= SM_CHANNEL_TRAINING=/opt/ml/in"
+    assert lines[-1].strip() == "= SM_CHANNEL_Extra=s3://user:***@host/x, SM_CHANNEL_TRAINING=/opt/ml/in"
 
 
 def test_env_refuses_a_bad_value_with_one_sentence():

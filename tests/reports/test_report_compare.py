@@ -59,7 +59,7 @@ def test_the_test_rows_note_says_only_what_the_two_runs_record(head, trained_pro
     assert "**Note:**" not in compare(trained_bundle, trained_bundle)
     own = compare(metrics, trained_bundle)
     assert "used different data" not in own
-    assert ("**Note:** base recorded no data or split (a metrics.json does not), so whether both were scored on "
+    assert ("**Note:** base recorded no data or split (a metrics.json never does), so whether both were scored on "
             "the same test rows is not known; give bundles or manifests.") in own
     other = copy.deepcopy(head)
     other["params"]["split"]["seed"] += 1

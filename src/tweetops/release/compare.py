@@ -77,7 +77,7 @@ def _provenance(base: dict, head: dict) -> list[str]:
     recorded = [((r.get("data") or {}).get("sha256"), (r.get("params") or {}).get("split")) for r in (base, head)]
     unknown = [side for side, pair in zip(("base", "this PR"), recorded) if None in pair]
     if unknown:
-        lines.append(f"**Note:** {' and '.join(unknown)} recorded no data or split (a metrics.json does not), so "
+        lines.append(f"**Note:** {' and '.join(unknown)} recorded no data or split (a metrics.json never does), so "
                      "whether both were scored on the same test rows is not known; give bundles or manifests.")
     elif recorded[0] != recorded[1]:
         lines.append("**Note:** the two runs used different data or split parameters, so their test rows "
