@@ -250,14 +250,6 @@ def test_header_count_and_size_are_bounded_and_slow_clients_are_dropped(trained_
     # A 128 MB header: the connection is closed once 64 KB have arrived, long before the rest is sent.
     assert _sent_until_cut_off(port, b"GET /ping HTTP/1.1\r\nhost: x\r\nx-big: ") < 16 * 1024 * 1024
 
-    # A chunked body's trailers are held to the same limit: small ones are fine, endless ones are cut off
-    # (they were read until the read timeout: 67 MB in 8 s, the worker stalled).
-    chunked = (b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked"
-               b"\r\nconnection: close\r\n\r\n%x\r\n%s\r\n0\r\n" % (len(body), body))
-    assert _exchange(port, chunked + b"x-trailer: a\r\n\r\n").startswith(b"HTTP/1.1 200 ")
-    assert _sent_until_cut_off(port, chunked + b"x-trailer: ") < 16 * 1024 * 1024
-    assert _exchange(port, request([])).startswith(b"HTTP/1.1 200 ")  # the worker serves on
-
     # A client that sends nothing, or its request a byte every half second, is dropped after the read timeout.
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         assert _closed_by_server(sock)

@@ -4,10 +4,10 @@ uvicorn bounds neither the bytes of a request's headers (httptools keeps a heade
 ends, so two 128 MB headers cost a worker 343 MB) nor how long a request may take to arrive (its
 keep-alive timer is cancelled by the first byte, so a client sending a byte every few seconds holds
 its connection for ever). Here a request's headers may hold MAX_HEADER_BYTES in at most MAX_HEADERS
-fields (a chunked body's trailers too), answered 431 beyond that, in turn behind pipelined requests (what
-the client still sends is read a moment longer, so that it gets the answer), and a request must arrive
-whole within the read timeout of the connection opening or of the previous response, else the
-connection is closed.
+fields, answered 431 beyond that, in turn behind pipelined requests (what the client still sends is
+read a moment longer, so that it gets the answer), and a request must arrive whole within the read
+timeout of the connection opening or of the previous response, else the connection is closed. A
+chunked body's trailers are bounded by the read timeout only.
 """
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             self._deadline: asyncio.TimerHandle | None = None
             self._between_requests = True
             self._lingering: int | None = None  # refused: the bytes still to read and drop before closing
-            self._chunk_open = False  # a chunk's size line was read and none of its body yet: maybe the last
             self._held_answer: bytes | None = None  # the 431, held until the requests before it are answered
             self._next_request()
             self._arm_deadline()
@@ -53,7 +52,6 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             at that answer would take the rest of the body for the next request's headers."""
             self._header_bytes = 0  # as they arrive, to stop a header that never ends
             self._parsed_bytes = 0  # as the parser hands them over, the request line's and headers' exactly
-            self._trailer_bytes = 0  # a chunked body's trailers, as they arrive
             self._header_count = 0
             self._reading_headers = True
             self._refusal: str | None = None
@@ -83,16 +81,10 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
                 if self._lingering < 0:
                     self.transport.close()
                 return
-            trailing = self._chunk_open  # after the last chunk (size 0) come trailers: header lines, no body
             counting = self._reading_headers
             if counting:
                 self._header_bytes += len(data)
             super().data_received(data)
-            if trailing and self._chunk_open:  # no body came: these bytes were trailers, held to the same limit
-                self._trailer_bytes += len(data)
-                if self._trailer_bytes > MAX_HEADER_BYTES:
-                    self._refuse(TOO_LARGE)
-                    return
             # Still inside the headers after this chunk: they alone are over the limit (a chunk that ends
             # them may also carry the body; the parser's callbacks count those headers exactly).
             if counting and self._reading_headers and self._header_bytes > MAX_HEADER_BYTES:
@@ -117,16 +109,6 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             # the per-chunk check only: at most one read (256 KB) more than the limit.
             self._count(len(name) + len(value) + len(": \r\n"))
             super().on_header(name, value)
-
-        def on_chunk_header(self) -> None:
-            self._chunk_open = True
-
-        def on_body(self, body: bytes) -> None:
-            self._chunk_open = False
-            super().on_body(body)
-
-        def on_chunk_complete(self) -> None:
-            self._chunk_open = False
 
         def on_headers_complete(self) -> None:
             self._reading_headers = False
@@ -168,11 +150,7 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
                       b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
             self._cancel_deadline()
             self._lingering = LINGER_BYTES
-            if not self._reading_headers and self.cycle is not None:  # this request's own trailers: its app,
-                self.cycle.disconnected = True  # already running, is told the client left and writes nothing
-                self.cycle.message_event.set()
-                self._answer_and_close(answer)
-            elif self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
                 self._held_answer = answer  # pipelined after requests still running: answers go in order
             else:
                 self._answer_and_close(answer)
