@@ -255,22 +255,32 @@ def test_header_count_and_size_are_bounded_and_slow_clients_are_dropped(trained_
         assert _closed_by_server(sock)
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"GET /ping HTTP/1.1\r\nx-slow: ")
-        stop = threading.Event()
+        assert _closed_while_dripping(sock)
+    # The same behind a whole request sent with it: its answer used to leave the slow one without a deadline.
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nhost: x\r\n\r\nGET /ping HTTP/1.1\r\nx-slow: ")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        assert _closed_while_dripping(sock)
 
-        def drip():
-            try:
-                while not stop.wait(0.5):
-                    sock.send(b"a")
-            except OSError:
-                pass
 
-        dripping = threading.Thread(target=drip)
-        dripping.start()
+def _closed_while_dripping(sock: socket.socket) -> bool:
+    """Send a byte every half second until the server closes the connection (True), or 30 s pass."""
+    stop = threading.Event()
+
+    def drip():
         try:
-            assert _closed_by_server(sock)
-        finally:
-            stop.set()
-            dripping.join()
+            while not stop.wait(0.5):
+                sock.send(b"a")
+        except OSError:
+            pass
+
+    dripping = threading.Thread(target=drip)
+    dripping.start()
+    try:
+        return _closed_by_server(sock)
+    finally:
+        stop.set()
+        dripping.join()
 
 
 def _sent_until_cut_off(port: int, start: bytes) -> int:

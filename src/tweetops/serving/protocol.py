@@ -133,7 +133,11 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
                 if not self.pipeline and self.cycle.response_complete:  # every request before it is answered
                     self._answer_and_close(self._held_answer)
                 return
-            if self._between_requests and not self.transport.is_closing():
+            # The next request's time starts now: one already arriving (sent with this one, or begun since) as
+            # well as one not begun (the deadline was cancelled when this one arrived). Not while a request
+            # that arrived whole is still being answered: its answer rearms it.
+            running = self.pipeline or (self.cycle is not None and not self.cycle.response_complete)
+            if not self.transport.is_closing() and (not self._between_requests or not running):
                 self._arm_deadline()
 
         def send_400_response(self, msg: str) -> None:
