@@ -250,6 +250,14 @@ def test_header_count_and_size_are_bounded_and_slow_clients_are_dropped(trained_
     # A 128 MB header: the connection is closed once 64 KB have arrived, long before the rest is sent.
     assert _sent_until_cut_off(port, b"GET /ping HTTP/1.1\r\nhost: x\r\nx-big: ") < 16 * 1024 * 1024
 
+    # A chunked body's trailers are not headers: 60 headers and 50 trailer fields are answered (counted together,
+    # they passed 100 once the app had started, and the request was never answered).
+    chunked = (b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked"
+               b"\r\nconnection: close\r\n" + b"".join(b"x-h%d: v\r\n" % i for i in range(57))
+               + b"\r\n%x\r\n%s\r\n0\r\n" % (len(body), body)
+               + b"".join(b"x-t%d: v\r\n" % i for i in range(50)) + b"\r\n")
+    assert _exchange(port, chunked).startswith(b"HTTP/1.1 200 ")
+
     # A client that sends nothing, or its request a byte every half second, is dropped after the read timeout.
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         assert _closed_by_server(sock)

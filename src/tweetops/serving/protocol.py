@@ -101,6 +101,8 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
             super().on_url(url)
 
         def on_header(self, name: bytes, value: bytes) -> None:
+            if not self._reading_headers:  # a chunked body's trailer, once the request's app is running
+                return super().on_header(name, value)
             self._header_count += 1
             if self._header_count > MAX_HEADERS:
                 self._refusal = f"the request has more than {MAX_HEADERS} headers; send fewer."
