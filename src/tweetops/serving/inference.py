@@ -8,7 +8,6 @@ of those, the newest bundle whose gate promoted it is served, and the log and /h
 from __future__ import annotations
 
 import contextlib
-
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -18,13 +18,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEADER_BYTES = 64 * 1024  # the request line and every header: nginx's default is 4 x 8 KB buffers
 MAX_HEADERS = 100  # the limit Node.js and Go's net/http use
+TOO_LARGE = f"the request's headers exceed {MAX_HEADER_BYTES // 1024} KB; send fewer or shorter headers."
 # After a 431, what a client is still sending is read and dropped (up to this much, for at most this long), so
 # that it reads the answer: closed with its bytes unread, the connection is reset and the answer lost with it.
 LINGER_BYTES = 1024 * 1024
 LINGER_SECONDS = 1.0
-
-
-TOO_LARGE = f"the request's headers exceed {MAX_HEADER_BYTES // 1024} KB; send fewer or shorter headers."
 
 
 class HeadersTooLarge(Exception):
@@ -132,15 +130,18 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if self._held_answer is not None:
-                if not self.pipeline and self.cycle.response_complete:  # every request before it is answered
+                if not self._answering():  # every request before it is answered
                     self._answer_and_close(self._held_answer)
                 return
             # The next request's time starts now: one already arriving (sent with this one, or begun since) as
             # well as one not begun (the deadline was cancelled when this one arrived). Not while a request
             # that arrived whole is still being answered: its answer rearms it.
-            running = self.pipeline or (self.cycle is not None and not self.cycle.response_complete)
-            if not self.transport.is_closing() and (not self._between_requests or not running):
+            if not self.transport.is_closing() and (not self._between_requests or not self._answering()):
                 self._arm_deadline()
+
+        def _answering(self) -> bool:
+            """Whether a request that arrived whole is still being answered, or waits its turn."""
+            return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
 
         def send_400_response(self, msg: str) -> None:
             if self._refusal:  # the parser stopped because a callback above refused the headers
@@ -156,7 +157,7 @@ def bounded_protocol(read_timeout: float) -> type[HttpToolsProtocol]:
                       b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
             self._cancel_deadline()
             self._lingering = LINGER_BYTES
-            if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            if self._answering():
                 self._held_answer = answer  # pipelined after requests still running: answers go in order
             else:
                 self._answer_and_close(answer)
