@@ -207,10 +207,12 @@ def cmd_env(args) -> int:
     environment()  # a bad value is refused here with its sentence, as every command would
     rows = []
     for name, about, secret in Environment.variables():
-        value = os.environ.get(name, "").strip()
         if name.startswith(SM_CHANNEL):  # a family: each one set, as it is set
             value = ", ".join(f"{key}={_without_password(raw)}" for key, raw in sorted(os.environ.items())
                               if key.startswith(SM_CHANNEL) and raw)
+            rows.append((name, value or "-", about))
+            continue
+        value = os.environ.get(name, "").strip()
         rows.append((name, "(set, hidden)" if secret and value else _without_password(value) or "-", about))
     width = max(len(name) for name, _, _ in rows)
     for name, value, about in rows:
