@@ -117,8 +117,13 @@ def test_an_unwritable_accept_type_is_406(client, texts):
     ("application/jsonlines", b'{"id": 1}\n', [], 'line 1: an object instance needs a "text" field.'),
     ("application/jsonlines", b'"ok"\n"\\ud800"\n', [],
      'line 2 has a lone surrogate (U+D800), which is not a character; send one string or {"text": ...} a line.'),
-    ("application/jsonlines", b'"ok"\n\n""\n', [], "line 3: text is empty; send the tweet's words."),
-    ("text/csv", b"\n\n", [], "the body is empty; send at least one text."),
+    ("application/jsonlines", b'"ok"\n""\n', [], "line 2: text is empty; send the tweet's words."),
+    # A blank line is a record (it was skipped, and every answer after it matched the record before it).
+    ("application/jsonlines", b'"ok"\n\n"fine"\n', [], 'line 2 is blank; send one string or {"text": ...} a line.'),
+    ("text/csv", b"ok\n   \nfine\n", [], "line 2 is blank; send UTF-8 text, one text per record."),
+    ("text/csv", b"ok\r\nfine\r\n\r\n", [], "line 3 is blank; send UTF-8 text, one text per record."),
+    ("text/csv", b"\n\n", [], "line 1 is blank; send UTF-8 text, one text per record."),
+    ("text/csv", b"", [], "the body is empty; send at least one text."),
     ("text/csv", b"fine\n" * 1001, [], "the body has 1,001 items; the limit is 1,000 per request, so split it."),
     ("text/csv", b"fine\n\xff\xfe\n", [], "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
     ("text/csv", b"fine\n\x00\x01", [], "the body looks binary, not CSV text; send UTF-8 text, one text per record."),
@@ -133,6 +138,7 @@ def test_bad_invocations_are_422_with_a_clear_message(client, content_type, body
 @pytest.mark.parametrize("record, text", [
     ('"she said ""no"", again"', 'she said "no", again'),  # one well-formed quoted field: unquoted
     ('"line one\nline two"', "line one\nline two"),  # a quoted line break stays in its one text
+    ('"line one\n\nline three"', "line one\n\nline three"),  # and a blank line inside quotes is no record
     ("plain, with a comma", "plain, with a comma"),
     ('"a" and "b"', '"a" and "b"'),  # not one well-formed field: the record as sent
     ('a,"b,c"', 'a,"b,c"'),

@@ -41,8 +41,11 @@ NOT_UTF8 = "line is not valid UTF-8"
 # refuses (its default limit is 131,072 characters).
 csv.field_size_limit(2**31 - 1)
 # A blank line is no row: empty, or only ASCII whitespace (what bytes.strip() removes, as the line readers do). A line
-# of other blanks (U+3000, a zero-width space) is a row, which validation flags as empty.
+# of other blanks (U+3000, a zero-width space) is a row, which validation flags as empty. In a request body of one
+# text a record (blank_rows), a blank line is a record too, flagged BLANK_LINE: skipped, the answers would no longer
+# line up with the records (SageMaker batch transform joins its output to its input line by line).
 _LINE_SPACE = " \t\n\r\x0b\x0c"
+BLANK_LINE = "line is blank"
 SAMPLED_OBJECTS = 1000  # JSON lines: the columns are the keys of this many first objects
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ODD = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\ufffd]")  # what no text holds (tabs, line breaks, ESC it may)
@@ -122,6 +125,7 @@ class Reader:
     """A table's rows, streamed. Subclasses yield (line, record, error) from `_records`."""
 
     format = ""
+    blank_rows = False  # CSV and JSON lines: a blank line is a row flagged BLANK_LINE (request bodies)
     columns: list[str] | None = None
 
     def __init__(self, source: Path | bytes, name: str):
@@ -206,7 +210,7 @@ class _LineReader(Reader):
                 raw = raw[:-1] if raw.endswith(b"\n") else raw
                 for line in (raw[:-1] if raw.endswith(b"\r") else raw).split(b"\r"):
                     number += 1
-                    if line.strip():
+                    if line.strip() or self.blank_rows:
                         yield number, line
 
 
@@ -286,6 +290,9 @@ class JsonlReader(_LineReader):
 
     def _records(self):
         for number, raw in self._lines():
+            if not raw.strip():
+                yield number, {}, BLANK_LINE
+                continue
             try:
                 text, error = raw.decode("utf-8"), None
             except UnicodeDecodeError:
@@ -382,6 +389,8 @@ class CsvReader(Reader):
         expected = len(self.columns)
         for line, cells, raw in rows:
             if not raw.strip(_LINE_SPACE):  # a blank line is no row; a record of empty fields ("" or ,) is one
+                if self.blank_rows:
+                    yield line, {}, BLANK_LINE
                 continue
             error = None
             if self.given and expected == 1:  # one text per record (text/csv bodies)
@@ -536,15 +545,16 @@ class ParquetReader(Reader):
 
 
 def open_table(source: Path | bytes, fmt: str, name: str, columns: list[str] | None = None,
-               header: bool = True) -> Reader:
+               header: bool = True, blank_rows: bool = False) -> Reader:
     """The reader of `source` (a local path or the bytes of a file) in `fmt`. `columns` names the columns
-    of a headerless table: TSV always (default id, rating, text), CSV when header is False."""
+    of a headerless table: TSV always (default id, rating, text), CSV when header is False. `blank_rows`
+    (CSV, JSON lines): each blank line is a row, flagged BLANK_LINE."""
     if fmt == "tsv":
         return TsvReader(source, name, columns or ["id", "rating", "text"])
-    if fmt == "csv":
-        return CsvReader(source, name, None if header else columns)
-    if fmt == "jsonl":
-        return JsonlReader(source, name)
+    if fmt in ("csv", "jsonl"):
+        reader = CsvReader(source, name, None if header else columns) if fmt == "csv" else JsonlReader(source, name)
+        reader.blank_rows = blank_rows
+        return reader
     if fmt == "parquet":
         return ParquetReader(source, name)
     if fmt == "txt":

@@ -6,6 +6,8 @@ Accepted bodies (one text per instance):
   text/csv               one text per record, no header, read by the csv module (tweetops.io.tables):
                          a record that is one quoted field is unquoted (quote a text that holds line
                          breaks); any other record is its text as sent, stray commas and quotes included
+In the two line-based bodies a blank line is a record, refused like any blank text: SageMaker batch transform
+joins each answer to its record by position, so a blank line skipped would shift every answer after it.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def _table_instances(body: bytes, fmt: str, hint: str) -> tuple[list, list[int]]
     """The texts of a JSON lines or CSV body, through the same readers as files, and the line each starts on; a
     bad line is an InputError."""
     try:
-        reader = open_table(body, fmt, "the body", columns=["text"], header=False)
+        reader = open_table(body, fmt, "the body", columns=["text"], header=False, blank_rows=True)
         chunks = list(reader.chunks(size=1 << 30))
     except TweetopsError as exc:  # what is wrong with the whole body; then what to send instead
         raise InputError(f"{str(exc).split('; ')[0]}; {hint}") from None
