@@ -27,7 +27,7 @@ log = logging.getLogger("tweetops.inference")
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 # Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
-MAX_BATCH = 1000  # texts per request (/predict/batch, /invocations)
+MAX_BATCH = 1000  # texts per /predict/batch request, and per model call (/invocations' bodies are bounded by size)
 
 
 class InputError(TweetopsError, ValueError):
@@ -45,7 +45,7 @@ class Limits:
     """What one request may hold; read once from the environment, shared by validation and OpenAPI."""
 
     max_chars: int = 1000
-    max_batch: int = MAX_BATCH
+    max_batch: int | None = MAX_BATCH  # None: as many texts as the body holds
     max_body_bytes: int = 1024 * 1024
 
     @classmethod
@@ -81,7 +81,7 @@ def validate_batch(texts, limits: Limits, name: str = "texts", item=None) -> lis
         raise InputError(f"{name} must be a list of strings, got {type(texts).__name__}.")
     if not texts:
         raise InputError(f"{name} is empty; send at least one text.")
-    if len(texts) > limits.max_batch:
+    if limits.max_batch is not None and len(texts) > limits.max_batch:
         raise InputError(f"{name} has {len(texts):,} items; the limit is {limits.max_batch:,} per request, "
                          "so split it.")
     for i, text in enumerate(texts):
@@ -194,7 +194,8 @@ class Predictor:
         """One {label, probabilities} per text, in order."""
         if not texts:
             return []
-        proba = self.predict_proba(texts)
+        # At most MAX_BATCH texts a model call, so a large /invocations body costs no more memory than a batch.
+        proba = np.concatenate([self.predict_proba(texts[i:i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)])
         labels = self.labels
         best = proba.argmax(axis=1)
         return [{"label": labels[b], "probabilities": {label: float(p) for label, p in zip(labels, row)}}

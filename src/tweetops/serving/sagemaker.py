@@ -6,10 +6,14 @@ Accepted bodies (one text per instance):
   text/csv               one text per record, no header, read by the csv module (tweetops.io.tables):
                          a record that is one quoted field is unquoted (quote a text that holds line
                          breaks); any other record is its text as sent, stray commas and quotes included
+A body holds as many texts as fit in its size limit (SAGEMAKER_MAX_PAYLOAD_IN_MB): batch transform's MultiRecord
+strategy sends as many records as fit in MaxPayloadInMB and has no way to be told a count.
 In the two line-based bodies a blank line is a record, refused like any blank text: SageMaker batch transform
 joins each answer to its record by position, so a blank line skipped would shift every answer after it.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from tweetops.errors import TweetopsError
 from tweetops.io.tables import at_line, open_table
@@ -86,7 +90,7 @@ def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> l
     else:
         raise bodies.unsupported(kind, CONTENT_TYPES)
     try:
-        return validate_batch(texts, limits, name, item)
+        return validate_batch(texts, dataclasses.replace(limits, max_batch=None), name, item)
     except InputError as exc:
         raise InputError(str(exc), loc=() if where is None else (*where, *exc.loc)) from None
 
@@ -96,16 +100,15 @@ def request_body(limits: Limits) -> dict:
     body's rules (a JSON value a line, CSV quoting), so their descriptions do."""
     text = text_schema(limits)
     instance = {"oneOf": [text, {"type": "object", "properties": {"text": text}, "required": ["text"]}]}
-    instances = {"type": "array", "items": instance, "minItems": 1, "maxItems": limits.max_batch}
+    instances = {"type": "array", "items": instance, "minItems": 1}  # as many as the body's size limit holds
     return {"required": True, "content": {
         JSON: {"schema": {"oneOf": [{"type": "object", "properties": {"instances": instances},
                                      "required": ["instances"]}, instances]},
                "example": {"instances": ["great day!", {"text": "worst service ever"}]}},
-        JSONLINES: {"schema": {"type": "string", "description": f"Up to {limits.max_batch:,} lines, each a JSON "
-                                                                "string or {\"text\": ...}."},
+        JSONLINES: {"schema": {"type": "string", "description": "One JSON string or {\"text\": ...} a line."},
                     "example": '"great day!"\n{"text": "worst service ever"}\n'},
-        CSV: {"schema": {"type": "string", "description": f"Up to {limits.max_batch:,} records, one text each, no "
-                                                          "header; quote a text that holds a line break."},
+        CSV: {"schema": {"type": "string", "description": "One text a record, no header; quote a text that holds "
+                                                          "a line break."},
               "example": "great day!\nworst service ever\n"}}}
 
 
