@@ -234,7 +234,7 @@ environment: every command reads its defaults from variables such as LOG_LEVEL, 
 TWEETOPS_SOURCE, TWEETOPS_TRACKING, MLFLOW_TRACKING_URI, MODEL_DIR, PORT, WEB_CONCURRENCY,
 TWEETOPS_API_KEYS and DATABASE_URL; `tweetops env` lists all of them with what they do.
 
-exit status: 0 done, 2 a mistake to fix (one sentence on stderr), 3 drift and 4 not enough data
+exit status: 0 done, 2 a mistake to fix or a full disk (one sentence on stderr), 3 drift and 4 not enough data
 (monitor), 130 interrupted.
 
 examples:

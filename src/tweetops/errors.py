@@ -1,6 +1,7 @@
 """The one exception type for errors a user can cause (its message is shown as it is), and how a
 command turns it into one sentence and an exit status."""
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -9,6 +10,10 @@ import threading
 
 class TweetopsError(Exception):
     """A bad path, file, parameter or request: one sentence that says what to do."""
+
+
+# A disk, a quota or the file size limit (ulimit -f) full: the machine's state, not a defect, so one sentence too.
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class Terminated(KeyboardInterrupt):
@@ -53,8 +58,8 @@ def stop_if_terminated() -> None:
 
 
 def guarded(call, *args, sigterm: bool = True) -> int:
-    """Run a command: a TweetopsError becomes `error: <sentence>` on stderr and exit status 2, an
-    interrupt (Ctrl-C, or SIGTERM unless `sigterm` is False) exit status 130, a closed pipe on stdout 141;
+    """Run a command: a TweetopsError or a full disk becomes `error: <sentence>` on stderr and exit status 2,
+    an interrupt (Ctrl-C, or SIGTERM unless `sigterm` is False) exit status 130, a closed pipe on stdout 141;
     never a traceback."""
     try:
         with sigterm_interrupts() if sigterm else contextlib.nullcontext():
@@ -70,3 +75,10 @@ def guarded(call, *args, sigterm: bool = True) -> int:
     except BrokenPipeError:  # the reader left (`tweetops env | head`): stop quietly, as SIGPIPE would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the final flush cannot fail again
         return 141
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: could not write{where}: {exc.strerror.lower()}; free some space (or raise the file size "
+              "limit) and run the command again.", file=sys.stderr)
+        return 2

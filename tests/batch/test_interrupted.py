@@ -1,6 +1,7 @@
 """batch-predict stopped half-way: SIGTERM removes its temporary files at once, and after a SIGKILL (which
 nothing can catch) the next run removes what the killed one left; the previous output stays as it was."""
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -78,6 +79,28 @@ def test_the_run_after_a_sigkill_removes_what_the_killed_one_left(folders, model
     assert leftovers(work, scratch) == ([], [])
     assert sorted(p.name for p in work.iterdir()) == ["big.csv", "out.csv", "small.csv"]
     assert (work / "out.csv").read_bytes() == before  # the same input and model: the same bytes
+
+
+def test_a_full_disk_is_one_sentence_and_keeps_the_previous_output(folders, model_dir):
+    """Writing past the file size limit (ulimit -f: EFBIG, as a full disk gives ENOSPC) was a 34-line traceback
+    and exit 1."""
+    work, scratch = folders
+    before = (work / "out.csv").read_bytes()
+    limit = 2 * len(before)  # big.csv's output is 30 times small.csv's
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    process = subprocess.Popen([sys.executable, "-m", "tweetops", "batch-predict", "--input", str(work / "big.csv"),
+                                "--output", str(work / "out.csv"), "--model", str(model_dir)],
+                               env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=limited)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == ("error: could not write: file too large; free some space (or raise the file size "
+                                    "limit) and run the command again.")
+    assert leftovers(work, scratch) == ([], [])
+    assert (work / "out.csv").read_bytes() == before
 
 
 def test_a_sigterm_a_library_swallowed_stops_batch_predict_at_its_next_chunk(tmp_path, tweets, predictor):
