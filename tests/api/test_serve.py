@@ -105,6 +105,37 @@ def test_tls_with_a_self_signed_certificate(trained_bundle, tmp_path, start_serv
     assert server.terminate() == 0
 
 
+def test_a_tls_pair_that_does_not_load_is_one_sentence_at_start(tmp_path):
+    """A key of another certificate, a file that is not PEM, an encrypted key: each was refused only inside every
+    worker, a traceback a start until the supervisor gave up (exit 1)."""
+    from cryptography.hazmat.primitives import serialization
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cert, key = _self_signed(tmp_path / "a")
+    _, other_key = _self_signed(tmp_path / "b")
+    not_pem = tmp_path / "hostname.txt"
+    not_pem.write_text("build-host\n")
+    encrypted = tmp_path / "encrypted.pem"
+    encrypted.write_bytes(serialization.load_pem_private_key(key.read_bytes(), None).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    for pair, problem in (((cert, other_key), f"the TLS key {other_key} is not the key of the certificate {cert}"),
+                          ((cert, not_pem), f"TLS: {cert} and {not_pem} do not load as a PEM certificate and its "
+                                            "private key"),
+                          ((not_pem, key), f"TLS: {not_pem} and {key} do not load as a PEM certificate and its "
+                                           "private key")):
+        result = _run_serve(serve_env(tmp_path / "never-loaded", tmp_path, TWEETOPS_TLS_CERT=pair[0],
+                                      TWEETOPS_TLS_KEY=pair[1]), tmp_path)
+        assert (result.returncode, result.stderr.strip().splitlines()) == (2, [
+            f"error: {problem}; check TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY."])
+    result = _run_serve(serve_env(tmp_path / "never-loaded", tmp_path, TWEETOPS_TLS_CERT=cert,
+                                  TWEETOPS_TLS_KEY=encrypted), tmp_path)
+    assert (result.returncode, result.stderr.strip().splitlines()) == (2, [
+        f"error: the TLS key {encrypted} is encrypted; serve needs it unencrypted (readable by this user only), or "
+        "terminate TLS at a load balancer."])
+
+
 def test_load_then_sigterm_every_answered_prediction_is_recorded(trained_bundle, tmp_path, start_server, tweets,
                                                                  service):
     # An hour between timed flushes: rows still buffered at SIGTERM reach the database only by the shutdown flush.

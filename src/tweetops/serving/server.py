@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -80,10 +81,28 @@ class ServeSettings:
         for path in (self.tls_cert, self.tls_key):
             if path and not Path(path).is_file():
                 raise TweetopsError(f"TLS file {path} not found; check TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY.")
+        if self.tls_cert:
+            _check_tls(self.tls_cert, self.tls_key)
 
     @property
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
+
+
+def _check_tls(cert: str, key: str) -> None:
+    """Load the pair as uvicorn will, here in the supervisor: in the workers a key that does not match its
+    certificate, or a file that is not PEM, was a traceback per worker start, restarted until the supervisor
+    gave up (176 log lines), and an encrypted key would have asked for its password on the terminal."""
+    def no_password():
+        raise TweetopsError(f"the TLS key {key} is encrypted; serve needs it unencrypted (readable by this user "
+                            "only), or terminate TLS at a load balancer.")
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=no_password)
+    except ssl.SSLError as exc:
+        problem = (f"the TLS key {key} is not the key of the certificate {cert}" if exc.reason == "KEY_VALUES_MISMATCH"
+                   else f"TLS: {cert} and {key} do not load as a PEM certificate and its private key")
+        raise TweetopsError(f"{problem}; check TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY.") from None
 
 
 def _prepare_environment() -> None:
