@@ -356,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "line, or the archive's TSV when it holds tabs)")
     p.add_argument("--output", required=True,
                    help="output file (unsharded; .csv, .jsonl or .parquet, whatever the input), or folder/prefix "
-                        "for part-NNNNN-of-NNNNN files (the input's format; CSV for TSV and text)")
+                        "(an existing folder, or a name ending in /) for part-NNNNN-of-NNNNN files (the input's "
+                        "format; CSV for TSV and text)")
     p.add_argument("--text-column", default="text", help="the column holding the texts (default: text)")
     p.add_argument("--chunk-size", type=int, default=10_000, help="rows per chunk (default: 10000)")
     p.add_argument("--model", default=None, help=f"model bundle folder {MODEL_DEFAULT}")

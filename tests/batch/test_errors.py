@@ -48,6 +48,20 @@ def test_an_output_in_a_format_no_writer_writes(capsys, tmp_path, csv_input, nam
                    "a text would break its rows); name the output .csv, .jsonl or .parquet, or give a folder.")
 
 
+def test_an_output_ending_in_a_slash_is_a_folder_whatever_dots_its_name_holds(capsys, tmp_path, model_dir):
+    """`out.v2/` (or s3://bucket/runs/2026.12.03/) was read as a file of format .v2 and refused when unsharded."""
+    source = tmp_path / "tweets.csv"
+    source.write_text("id,text\n1,hello there\n2,what an awful day\n")
+    code, err = run_cli(capsys, "--input", str(source), "--output", f"{tmp_path / 'out.v2'}/",
+                        "--model", str(model_dir))
+    assert code == 0, err
+    written = pd.read_csv(tmp_path / "out.v2" / "part-00000-of-00001.csv")
+    assert written["id"].tolist() == [1, 2] and written["label"].notna().all()
+    code, err = run_cli(capsys, "--input", str(source), "--output", str(tmp_path / "out.v3"), "--model", str(model_dir))
+    assert (code, err) == (2, f"error: cannot tell the output format of {tmp_path / 'out.v3'} from its name; name it "
+                              ".csv, .jsonl or .parquet, or end it with / to write into that folder.")
+
+
 def test_unreadable_parquet(capsys, tmp_path):
     (tmp_path / "tweets.parquet").write_text("id,text\n1,hi\n")
     code, err = run_cli(capsys, "--input", str(tmp_path / "tweets.parquet"), "--output", str(tmp_path / "o"))

@@ -103,12 +103,19 @@ def predict_texts(texts: list, predictor: Predictor | None = None) -> list[dict]
 
 def output_target(output: str, input_fmt: str, shard: Shard) -> tuple[str, str]:
     """(where, format): exactly `output` in the format its name says when unsharded and it names a file; else
-    the shard's part inside the folder/prefix, in the input's format (CSV for one no writer writes)."""
-    is_folder = storage.scheme_of(output) in ("local", "file") and storage.local_path(output).is_dir()
-    if shard.size == 1 and PurePosixPath(urlparse(output).path).suffix and not is_folder:
-        named = detect_format(output)
+    the shard's part inside the folder/prefix (an existing folder, or a name ending in /), in the input's format
+    (CSV for one no writer writes)."""
+    path = urlparse(output).path
+    is_folder = path.endswith("/") or (storage.scheme_of(output) in ("local", "file")
+                                       and storage.local_path(output).is_dir())
+    if shard.size == 1 and PurePosixPath(path).suffix and not is_folder:
+        try:
+            named = detect_format(output)
+        except TweetopsError:
+            raise TweetopsError(f"cannot tell the output format of {output} from its name; name it .csv, .jsonl or "
+                                ".parquet, or end it with / to write into that folder.") from None
         if named not in WRITABLE:
-            suffix = PurePosixPath(urlparse(output).path).suffix
+            suffix = PurePosixPath(path).suffix
             raise TweetopsError(f"batch-predict cannot write {suffix} files ({output}: a tab or a line break in a "
                                 "text would break its rows); name the output .csv, .jsonl or .parquet, or give a "
                                 "folder.")
