@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tests.servers.ports import wait_until
-from tweetops.serving.history import History
+from tweetops.serving.history import History, is_outage
 from tweetops.serving.service import Service
 
 
@@ -106,6 +110,50 @@ def test_postgres_outage_mid_load_journals_then_ships_every_record(
     assert _gauge(client, "tweetops_history_backlog_bytes") == 0
     assert _gauge(client, "tweetops_history_quarantined_records") == 0
     assert client.get("/predictions").json()["total"] == 400
+
+
+def _read_only(postgres_server, database: str, on: bool) -> None:
+    """Make a database read-only (as a hot standby after a failover is), or writable again: the setting holds
+    for sessions started afterwards, so every other session of that database is ended."""
+    with psycopg.connect(f"host=127.0.0.1 port={postgres_server.port} user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = {"on" if on else "off"}')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [database])
+
+
+def test_a_read_only_postgres_keeps_the_records_in_the_journal_until_it_is_writable(
+        history_client, postgres_server, postgres_url, tweets, caplog):
+    client, history = history_client(postgres_url, flush_seconds=0.1)
+    database = make_url(postgres_url).database
+    for text in tweets[:10]:
+        assert client.post("/predict", json={"text": text}).status_code == 200
+    wait_until(lambda: history.count() == 10, what="the first 10 rows")
+    caplog.set_level(logging.WARNING, logger="tweetops.history")
+    _read_only(postgres_server, database, on=True)
+    try:
+        assert client.post("/predict/batch", json={"texts": tweets[10:50]}).status_code == 200
+        for text in tweets[50:60]:
+            assert client.post("/predict", json={"text": text}).status_code == 200
+        # The shipper has tried them: the database refused (read-only), or (the defect) they were quarantined.
+        wait_until(lambda: "history database unavailable" in caplog.text or _quarantined(history),
+                   what="the shipper's first try")
+        assert _quarantined(history) == [] and "InternalError" in caplog.text
+        assert history.count() == 10 and history.pending() == 50  # none stored, all waiting
+    finally:
+        _read_only(postgres_server, database, on=False)
+    wait_until(lambda: history.pending() == 0, what="the journal shipped")
+    assert history.count() == 60 and _quarantined(history) == []
+    assert _gauge(client, "tweetops_history_quarantined_records") == 0
+
+
+def test_what_waits_in_the_journal_is_told_by_sqlstate_class_not_by_exception_type():
+    waits = ["25006", "57P01", "57P02", "57P03", "53100", "53200", "53300", "08006", "40001", "40P01", "42P01", "42501"]
+    refused = ["22P05", "22001", "23502"]  # a NUL in a text, a value too long, a null: the record itself
+    told = {sqlstate: is_outage(DBAPIError.instance("INSERT ...", {}, psycopg.errors.lookup(sqlstate)(), psycopg.Error))
+            for sqlstate in waits + refused}
+    assert told == {sqlstate: sqlstate in waits for sqlstate in waits + refused}
+    assert is_outage(OperationalError("connect", {}, psycopg.OperationalError("refused")))  # no SQLSTATE: by type
+    assert not is_outage(ValueError("a journal line that is not JSON"))
 
 
 def test_close_ships_the_journal(service, tmp_path, tweets):

@@ -2,11 +2,12 @@
 
 A request appends its records to this process's journal on local disk (tweetops.serving.journal)
 before the response is sent; a background thread ships journal lines to the database in batches
-and marks how far it got. When the database is down the lines wait in the journal and are shipped
-once it answers again, and a journal left by a killed process is claimed and shipped by the next
-one. Records carry a unique id and are inserted with "on conflict do nothing", so shipping a line
-twice never duplicates a row. A record the database refuses (a bad value, not an outage) goes to
-quarantine.jsonl with the reason, and the records behind it are shipped.
+and marks how far it got. When the database is down or cannot take writes (read-only, a full disk)
+the lines wait in the journal and are shipped once it takes them again, and a journal left by a
+killed process is claimed and shipped by the next one. Records carry a unique id and are inserted
+with "on conflict do nothing", so shipping a line twice never duplicates a row. A record the
+database refuses (a bad value, not an outage) goes to quarantine.jsonl with the reason, and the
+records behind it are shipped.
 
 SQLite by default (TWEETOPS_HISTORY_DB, else data/history.db); DATABASE_URL selects another
 database such as PostgreSQL (postgresql+psycopg://...).
@@ -38,9 +39,24 @@ from tweetops.settings import environment, project_root
 log = logging.getLogger("tweetops.history")
 
 SHIP_BATCH = 500  # journal lines per insert
-# The database cannot take anything now (down, unreachable, no table, no permission): retry later.
-# Any other failure is about the records themselves (a value the column refuses, say).
+# SQLSTATE classes saying the database cannot take writes now, whatever the records: retry later. A lost connection
+# (08), a read-only transaction (25: a standby after a failover, default_transaction_read_only), a serialization
+# failure or deadlock (40), no table or no permission (42), a full disk, no memory, too many connections (53), a
+# lock not available (55), a shutdown or a server still starting (57), an I/O error (58), an internal error (XX).
+# The exception type does not say it: a read-only database is psycopg's InternalError, like its internal errors.
+# Any other class is about the records themselves (22 a value the column refuses, 23 a constraint): quarantined.
+OUTAGE_CLASSES = frozenset({"08", "25", "40", "42", "53", "55", "57", "58", "XX"})
+# Without a SQLSTATE (SQLite, a connection never made, the pool exhausted), by type.
 OUTAGE = (OperationalError, InterfaceError, ProgrammingError, PoolTimeout)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether shipping stops and the records wait in the journal, rather than being quarantined."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if sqlstate:
+        return sqlstate[:2] in OUTAGE_CLASSES
+    return isinstance(exc, OUTAGE)
+
 
 metadata = MetaData()
 predictions = Table(
@@ -218,7 +234,9 @@ class History:
                 for path in self.journal.owned():
                     shipped += self._ship(path)
                     self.journal.retire(path)
-            except OUTAGE as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 self._schema_ready = False  # the table may be gone too
                 if not self._down:
                     log.warning("history database unavailable (%s); records wait in the journal in %s",
@@ -237,9 +255,9 @@ class History:
             lines = unshipped.lines[at:at + SHIP_BATCH]
             try:
                 shipped += self._insert([_from_json_line(line) for line in lines])
-            except OUTAGE:
-                raise
-            except Exception:  # some record in the batch is refused: find it, keep the others
+            except Exception as exc:  # an outage, or some record in the batch is refused: find it, keep the others
+                if is_outage(exc):
+                    raise
                 shipped += self._ship_one_by_one(lines)
             mark_shipped(path, unshipped.ends[at + len(lines) - 1])
         return shipped
@@ -249,9 +267,9 @@ class History:
         for line in lines:
             try:
                 shipped += self._insert([_from_json_line(line)])
-            except OUTAGE:
-                raise  # the lines already in the database are ignored when the batch is shipped again
             except Exception as exc:
+                if is_outage(exc):
+                    raise  # the lines already in the database are ignored when the batch is shipped again
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 quarantine(self.spool, line, reason)
                 log.error("history: a record the database refuses is quarantined in %s (%s)",
