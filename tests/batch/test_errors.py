@@ -62,6 +62,22 @@ def test_an_output_ending_in_a_slash_is_a_folder_whatever_dots_its_name_holds(ca
                               ".csv, .jsonl or .parquet, or end it with / to write into that folder.")
 
 
+def test_a_column_of_numbers_named_as_the_texts_is_refused_before_the_model_loads(capsys, tmp_path, tweets):
+    """--text-column id, or a file whose text column holds the ids (columns swapped): 996 of 1,000 ids were labelled
+    neutral at p 0.95, exit 0, none flagged. A column with a few numeric tweets among its texts is still read."""
+    frame = pd.DataFrame({"id": range(1, 1001), "text": tweets["text"].head(1000).tolist()})
+    frame.to_csv(tmp_path / "tweets.csv", index=False)
+    code, err = run_cli(capsys, "--input", str(tmp_path / "tweets.csv"), "--output", str(tmp_path / "out.csv"),
+                        "--text-column", "id", "--model", str(tmp_path / "none"))
+    assert (code, err) == (2, f"error: {tmp_path / 'tweets.csv'}'s column 'id' holds numbers, not texts (1,000 of the "
+                              "1,000 cells read); pass --text-column naming the tweets' column.")
+    frame.rename(columns={"id": "text", "text": "id"}).to_csv(tmp_path / "swapped.csv", index=False)
+    code, err = run_cli(capsys, "--input", str(tmp_path / "swapped.csv"), "--output", str(tmp_path / "out.csv"),
+                        "--model", str(tmp_path / "none"))
+    assert code == 2 and err.startswith(f"error: {tmp_path / 'swapped.csv'}'s column 'text' holds numbers, not texts")
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_unreadable_parquet(capsys, tmp_path):
     (tmp_path / "tweets.parquet").write_text("id,text\n1,hi\n")
     code, err = run_cli(capsys, "--input", str(tmp_path / "tweets.parquet"), "--output", str(tmp_path / "o"))

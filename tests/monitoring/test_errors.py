@@ -95,6 +95,6 @@ def test_a_text_column_of_numbers_is_one_clear_error(run_monitor, held_out_tweet
     frame = pd.DataFrame({"id": range(1000, 1000 + len(held_out_tweets)), "tweet": held_out_tweets})
     frame.to_csv(path, index=False) if suffix == "csv" else frame.to_json(path, orient="records", lines=True)
     _one_clear_line(run_monitor("--input", path, "--text-column", "id"),
-                    f"{path}'s column 'id' holds numbers, not texts ({len(frame):,} of its {len(frame):,} cells); "
+                    f"{path}'s column 'id' holds numbers, not texts ({len(frame):,} of the {len(frame):,} cells read); "
                     "pass --text-column naming the tweets' column.")
     assert run_monitor("--input", path, "--text-column", "tweet").code == 0  # the tweets themselves: no drift

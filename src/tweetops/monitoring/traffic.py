@@ -17,8 +17,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from tweetops.errors import TweetopsError
 from tweetops.io.storage import local_path, read_bytes, scheme_of
 from tweetops.io.tables import detect_format, open_table
-from tweetops.model.normalizer import BLANK, NUMBER_ONLY
+from tweetops.model.normalizer import BLANK
 from tweetops.serving.history import make_engine, predictions
+from tweetops.serving.inference import refuse_a_number_column
 
 
 @dataclass
@@ -103,11 +104,7 @@ def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: s
     unreadable = frame["ingest_error"].notna().to_numpy()
     readable = [c for c, bad in zip(cells, unreadable) if not bad and c is not None]
     usable = [c for c in readable if isinstance(c, str) and c.strip(BLANK)]
-    numbers = sum(1 for c in readable if isinstance(c, str) and NUMBER_ONLY.fullmatch(c)
-                  or isinstance(c, (int, float)) and not isinstance(c, bool))
-    if numbers * 2 > len(readable):  # an id or a score column: its drift would be judged as if it were tweets
-        raise TweetopsError(f"{uri}'s column {text_column!r} holds numbers, not texts ({numbers:,} of its "
-                            f"{len(readable):,} cells); pass --text-column naming the tweets' column.")
+    refuse_a_number_column(readable, uri, text_column)
     kept = usable[-max_rows:]
     return Window(texts=kept, source=uri, skipped=len(frame) - len(usable), unreadable=int(unreadable.sum()),
                   left_out=len(usable) - len(kept))

@@ -26,7 +26,8 @@ from tweetops.io.files import atomic_path, cannot_write, scratch_folder
 from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
 from tweetops.logs import Progress
 from tweetops.model import LABELS
-from tweetops.serving.inference import InputError, Limits, Predictor, load_predictor, validate_text
+from tweetops.serving.inference import (InputError, Limits, Predictor, load_predictor, refuse_a_number_column,
+                                        validate_text)
 from tweetops.settings import environment
 
 log = logging.getLogger("tweetops.batch")
@@ -34,6 +35,7 @@ log = logging.getLogger("tweetops.batch")
 PROBA_COLUMNS = [f"p_{label}" for label in LABELS]
 ADDED_COLUMNS = ["label", *PROBA_COLUMNS, "error"]
 DEFAULT_CHUNK_SIZE = 10_000
+SAMPLED_ROWS = 1000  # read before the model loads, to refuse a column of numbers
 SCRATCH_PREFIX = "tweetops-batch-"  # under TMPDIR: the S3 input and output while they are transferred
 
 
@@ -192,6 +194,10 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         fmt = detect_format(input_uri, source=path)
         reader = open_table(path, fmt, input_uri)
         reader.require(text_column)
+        sample = next(reader.chunks(SAMPLED_ROWS), None)  # the file's first rows: is the column text at all?
+        if sample is not None:
+            cells = [t for t, error in zip(sample.column(text_column), sample.errors) if not error and t is not None]
+            refuse_a_number_column(cells, input_uri, text_column)
         replaced = [c for c in ADDED_COLUMNS if reader.columns and c in reader.columns and c != text_column]
         if replaced:
             log.warning("input columns %s are replaced by the predictions", ", ".join(replaced))

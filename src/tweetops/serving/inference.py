@@ -19,7 +19,7 @@ from tweetops.errors import TweetopsError
 from tweetops.model import LABELS
 from tweetops.model.bundle import Bundle, is_bundle, load_bundle, load_manifest
 from tweetops.model.fast_path import fast_predict_proba
-from tweetops.model.normalizer import BLANK
+from tweetops.model.normalizer import BLANK, NUMBER_ONLY
 from tweetops.release.registry import fetch_registry_model
 from tweetops.settings import environment, project_root
 
@@ -71,6 +71,16 @@ def validate_text(text, limit: int) -> str:
             raise InputError(f"text has a lone surrogate (U+{ord(text[exc.start]):04X}) at character {exc.start}, "
                              "which is not a character; send valid Unicode.") from None
     return text
+
+
+def refuse_a_number_column(cells: list, where: str, column: str) -> None:
+    """One sentence when most readable cells of the texts' column are numbers: an id or a score column named as the
+    texts (or columns swapped) would be predicted, or judged for drift, as if it held tweets."""
+    numbers = sum(1 for c in cells if isinstance(c, str) and NUMBER_ONLY.fullmatch(c)
+                  or isinstance(c, (int, float)) and not isinstance(c, bool))
+    if numbers * 2 > len(cells):
+        raise TweetopsError(f"{where}'s column {column!r} holds numbers, not texts ({numbers:,} of the "
+                            f"{len(cells):,} cells read); pass --text-column naming the tweets' column.")
 
 
 def validate_batch(texts, limits: Limits, name: str = "texts", item=None) -> list[str]:
