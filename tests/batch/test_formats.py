@@ -132,6 +132,30 @@ def test_any_input_format_to_any_output_format(tmp_path, tweets, predictor, fmt_
         assert out.loc[40, "text"] == "12345" and out["rating"].iloc[0] == str(written["rating"].iloc[0])
 
 
+@pytest.mark.parametrize("fmt_in,fmt_out", [("csv", "csv"), ("parquet", "parquet"), ("jsonl", "jsonl"),
+                                            ("csv", "parquet"), ("parquet", "jsonl"), ("jsonl", "csv")])
+def test_the_inputs_own_label_and_error_columns_are_kept_under_other_names(
+        tmp_path, tweets, predictor, fmt_in, fmt_out):
+    """A gold `label` (and an `error`, a `file_label`) was dropped for the predictions' columns, with only a log
+    line to say so; now renamed as the web UI does: `file_<name>`, prefixed again while the name is taken."""
+    texts = tweets["text"].iloc[:3].tolist()
+    given = pd.DataFrame({"text": texts, "label": ["gold-a", "gold-b", "gold-c"], "error": ["e1", None, "e3"],
+                          "file_label": ["x", "y", "z"]})
+    source = tmp_path / f"in.{fmt_in}"
+    {"csv": lambda: given.to_csv(source, index=False), "parquet": lambda: given.to_parquet(source, index=False),
+     "jsonl": lambda: given.to_json(source, orient="records", lines=True)}[fmt_in]()
+    target = tmp_path / f"out.{fmt_out}"
+    batch.run(str(source), str(target), predictor=predictor)
+    out = read_output(target, fmt_out)
+    assert out.columns.tolist() == ["text", "file_file_label", "file_error", "file_label", "label", "p_negative",
+                                    "p_neutral", "p_positive", "error"]
+    assert out["file_file_label"].tolist() == ["gold-a", "gold-b", "gold-c"]
+    assert [v if isinstance(v, str) and v else None for v in out["file_error"]] == ["e1", None, "e3"]
+    assert out["file_label"].tolist() == ["x", "y", "z"]
+    assert out["label"].tolist() == [p["label"] for p in predictor.predict(texts)]
+    assert out["error"].isna().all()
+
+
 def test_the_bundled_tsv_and_a_plain_text_file_are_read_by_content(tmp_path, raw_path, predictor):
     lines = raw_path.read_text(encoding="utf-8").splitlines()[:300]
     plain = tmp_path / "texts.txt"

@@ -611,19 +611,34 @@ def _records(chunk: Chunk) -> list[dict]:
     return chunk.native.to_pylist() if isinstance(chunk.native, pa.RecordBatch) else chunk.native
 
 
+def kept_names(columns: list[str], added: list[str]) -> dict[str, str]:
+    """The name each of the input's columns keeps in the output: its own, or for one named like an added column
+    (a gold `label`, say) `file_<name>`, prefixed again until no column has it (the web UI's rule too)."""
+    names, taken = {}, set(columns) | set(added)
+    for column in columns:
+        name = column
+        while column in added and name in taken:
+            name = f"file_{name}"
+        names[column] = name
+        taken.add(name)
+    return names
+
+
 class _RowWriter:
-    """A writer of rows as dicts, whatever format they were read in: the kept columns, then the added ones."""
+    """A writer of rows as dicts, whatever format they were read in: the input's columns (one named like an added
+    column under another name, so no cell of the input is lost), then the added ones."""
 
     strict = True  # a key outside the kept columns is an error: a table's columns are fixed (not JSON lines')
 
     def __init__(self, path: Path, reader: Reader, added: list[str]):
         self.added = added
-        self.kept = [c for c in reader.columns or [] if c not in added]
+        self.kept = list(reader.columns or [])
+        self.names = kept_names(self.kept, added)
         self.open_keys = reader.format == "jsonl" and self.strict  # a JSON object may hold keys the first lacks
 
     def rows(self, chunk: Chunk, predictions: dict) -> list[tuple[dict, list]]:
         if self.open_keys:
-            known = set(self.kept) | set(self.added)
+            known = set(self.kept)
             for line, record in zip(chunk.rows, chunk.native):
                 extra = [k for k in record if k not in known]
                 if extra:
@@ -638,7 +653,7 @@ class CsvWriter(_RowWriter):
         super().__init__(path, reader, added)
         self.handle = open(path, "w", encoding="utf-8", newline="")
         self.writer = csv.writer(self.handle)
-        self.writer.writerow(self.kept + added)
+        self.writer.writerow([self.names[c] for c in self.kept] + added)
 
     def write(self, chunk: Chunk, predictions: dict) -> None:
         self.writer.writerows([*(_nested_as_json(record.get(c)) for c in self.kept), *row] for record, row in
@@ -657,8 +672,15 @@ class JsonlWriter(_RowWriter):
 
     def write(self, chunk: Chunk, predictions: dict) -> None:
         names = list(predictions)
-        self.handle.write("".join(json.dumps({**record, **dict(zip(names, row))}, ensure_ascii=False, default=str)
-                                  + "\n" for record, row in self.rows(chunk, predictions)))
+        self.handle.write("".join(json.dumps({**self._renamed(record), **dict(zip(names, row))}, ensure_ascii=False,
+                                             default=str) + "\n" for record, row in self.rows(chunk, predictions)))
+
+    def _renamed(self, record: dict) -> dict:
+        """A line's keys as kept_names says; a key of a later line only is renamed by the same rule."""
+        if not any(key in self.added for key in record):
+            return record
+        names = {**kept_names(list(record), self.added), **self.names}
+        return {names[key]: value for key, value in record.items()}
 
     def close(self) -> None:
         self.handle.close()
@@ -682,16 +704,17 @@ class ParquetWriter(_RowWriter):
         super().__init__(path, reader, added)
         self.native = reader.format == "parquet"
         if self.native:
-            kept, metadata = [field for field in reader.schema if field.name not in added], reader.schema.metadata
+            kept = [field.with_name(self.names[field.name]) for field in reader.schema]
+            metadata = reader.schema.metadata
         else:
-            kept, metadata = [pa.field(name, pa.string()) for name in self.kept], None
+            kept, metadata = [pa.field(self.names[name], pa.string()) for name in self.kept], None
         extra = [pa.field(name, pa.float64() if name.startswith("p_") else pa.string()) for name in added]
         self.schema = pa.schema(kept + extra, metadata=metadata)
         self.writer = pq.ParquetWriter(path, self.schema)
 
     def write(self, chunk: Chunk, predictions: dict) -> None:
         if self.native:
-            columns = [chunk.native.column(f.name) for f in self.schema if f.name not in self.added]
+            columns = [chunk.native.column(name) for name in self.kept]
         else:
             records = [record for record, _ in self.rows(chunk, {})]
             columns = [pa.array([_json_text(r.get(c)) for r in records], type=pa.string()) for c in self.kept]

@@ -198,9 +198,6 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         if sample is not None:
             cells = [t for t, error in zip(sample.column(text_column), sample.errors) if not error and t is not None]
             refuse_a_number_column(cells, input_uri, text_column)
-        replaced = [c for c in ADDED_COLUMNS if reader.columns and c in reader.columns and c != text_column]
-        if replaced:
-            log.warning("input columns %s are replaced by the predictions", ", ".join(replaced))
         start, stop = shard.rows(reader.count())
         predictor = predictor or load_predictor(model_dir)
         limit = Limits.from_environment().max_chars
