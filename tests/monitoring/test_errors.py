@@ -9,6 +9,7 @@ import pytest
 
 from tests.release.seal import reseal
 from tests.servers.ports import free_port
+from tweetops.cli import main
 
 
 def _one_clear_line(run, *fragments):
@@ -98,3 +99,14 @@ def test_a_text_column_of_numbers_is_one_clear_error(run_monitor, held_out_tweet
                     f"{path}'s column 'id' holds numbers, not texts ({len(frame):,} of the {len(frame):,} cells read); "
                     "pass --text-column naming the tweets' column.")
     assert run_monitor("--input", path, "--text-column", "tweet").code == 0  # the tweets themselves: no drift
+
+
+@pytest.mark.parametrize("report, missing", [({"verdict": "drift"}, "reason"), ([1, 2], "verdict")])
+def test_notify_refuses_a_json_file_that_is_not_a_drift_report(tmp_path, capsys, report, missing):
+    """A drift.json without "checks" (another JSON file given by mistake) was a KeyError traceback."""
+    path = tmp_path / "drift.json"
+    path.write_text(json.dumps(report))
+    for channel in ("summary", "slack"):
+        assert main(["notify", channel, str(path)]) == 2
+        assert capsys.readouterr().err.strip() == (f"error: {path} is not a drift report written by `tweetops "
+                                                   f"monitor` (it has no {missing!r}); pass the monitor's drift.json.")

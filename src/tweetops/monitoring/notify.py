@@ -15,6 +15,8 @@ from tweetops.monitoring.report import VERDICT_TEXT
 from tweetops.release import render
 from tweetops.settings import environment
 
+REPORT_KEYS = ("verdict", "reason", "source", "current_rows", "reference_rows", "model", "checks")  # what is read
+
 
 def _retrain_line() -> str:
     if environment().retrain_dispatched:
@@ -64,9 +66,14 @@ def post_slack(url: str, message: dict, timeout: float = 10.0) -> None:
 
 def read_result(path: Path) -> dict:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise TweetopsError(f"cannot read the drift report {path} ({type(exc).__name__}).")
+    missing = [key for key in REPORT_KEYS if not isinstance(result, dict) or key not in result]
+    if missing:  # another JSON file given by mistake, or a report cut short
+        raise TweetopsError(f"{path} is not a drift report written by `tweetops monitor` (it has no "
+                            f"{missing[0]!r}); pass the monitor's drift.json.")
+    return result
 
 
 def notify(channel: str, report: Path) -> str:
