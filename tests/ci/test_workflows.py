@@ -231,6 +231,12 @@ def test_ci_workflow_is_least_privilege_and_cancels_superseded_runs():
     assert "secrets." not in CI.read_text().replace("Needs no secrets.", "")
 
 
+def test_retrains_run_one_at_a_time_across_branches():
+    """They publish into one registry; a group per branch let two publish at once, each judged against the same
+    champion, and both won (the publish lock holds on one machine only)."""
+    assert load_workflow(RETRAIN)["concurrency"] == {"group": "retrain", "cancel-in-progress": False}
+
+
 def test_scripts_the_workflows_call_exist_and_are_executable():
     for script in ("scripts/build_image.sh", "scripts/smoke_test_image.py", "scripts/install_system_deps.sh",
                    "scripts/vulnerability_gate.py", "scripts/lock.sh"):
