@@ -89,7 +89,7 @@ def cmd_gate(args) -> int:
 
 def cmd_registry(args) -> int:
     from tweetops.errors import TweetopsError
-    from tweetops.release.registry import open_registry, status_lines
+    from tweetops.release.registry import open_registry, promote, rollback, status_lines
 
     config = _config(args)
     if args.action == "promote" and not args.version:
@@ -99,11 +99,9 @@ def cmd_registry(args) -> int:
         if args.action == "status":
             print("\n".join(status_lines(store)))
         elif args.action == "promote":
-            store.promote(args.version, "promoted by hand (tweetops registry promote)")
-            print(f"champion is now version {args.version}")
+            print(promote(store, args.version, "promoted by hand (tweetops registry promote)"))
         else:
-            old, new = store.rollback()
-            print(f"rolled back: champion moved from version {old} to version {new}")
+            print(rollback(store))
     return 0
 
 

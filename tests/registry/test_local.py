@@ -51,28 +51,19 @@ def test_no_tracking_keeps_mlflow_out_and_an_identical_retrain_is_not_promoted(t
     assert "run again was not promoted by its gate" in capsys.readouterr().err
     assert main(["registry", "promote", "again", *params]) == 2
     assert "again was never published" in capsys.readouterr().err
-    assert main(["registry", "promote", first, *params]) == 0  # a published one can be re-crowned
-    assert capsys.readouterr().out == f"champion is now version {first}\n"
+    assert main(["registry", "promote", first, *params]) == 0  # the champion already: nothing changes
+    assert capsys.readouterr().out == f"version {first} is already the champion; nothing changed.\n"
     assert main(["registry", "status", *params]) == 0
-    published, promoted = read_json(root / "models" / "champions.json")
+    [published] = read_json(root / "models" / "champions.json")
     assert capsys.readouterr().out.splitlines()[2:] == [
         f"{first:<20} {first:<20} {'champion':<12} {published['macro_f1']:>8.4f}  {published['at']}: the gate "
-        "promoted it",  # when it was first published, which the promotion by hand does not overwrite
-        f"champion: {first}; champion history (oldest first): {first}, {first}",
-        f"champion since: {promoted['at']}: promoted by hand (tweetops registry promote)"]
-    assert main(["registry", "rollback", *params]) == 0
-    assert f"from version {first} to version {first}" in capsys.readouterr().out
-    assert main(["registry", "status", *params]) == 0
-    entry, rolled = read_json(root / "models" / "champions.json")  # the rolled-back entry stays, marked
-    assert entry["since"].endswith(": rolled back to (tweetops registry rollback)") and rolled["rolled_back"]
-    assert capsys.readouterr().out.splitlines()[-2:] == [
-        f"champion: {first}; champion history (oldest first): {first}", f"champion since: {entry['since']}"]
-    assert (root / "models" / "champion").readlink().name == first
-    # A rollback unpublishes nothing: the version rolled back from can be promoted again.
-    assert main(["registry", "promote", first, *params]) == 0
+        "promoted it",
+        f"champion: {first}; champion history (oldest first): {first}",
+        f"champion since: {published['at']}: the gate promoted it"]
+    assert main(["registry", "rollback", *params]) == 2  # no earlier *different* champion
+    assert "there is no earlier champion to roll back to" in capsys.readouterr().err
     history = root / "models" / "champions.json"
-    assert [e["version"] for e in read_json(history)] == [first, first, first]
-    capsys.readouterr()
+    assert (root / "models" / "champion").readlink().name == first and len(read_json(history)) == 1
 
     # A folder where the champion link belongs: one sentence, exit 2, nothing written.
     before = history.read_bytes()

@@ -121,7 +121,7 @@ def test_training_alone_publishes_nothing_and_serving_says_what_it_falls_back_to
     assert code == 0 and out == "published: run debug is the champion (local registry version debug).\n"
     assert champion(root) == "debug" and served(root, tmp_path)[0]["champion"] is True
     code, out, _ = cli(root, "publish", "debug", capsys=capsys)  # again: nothing changes
-    assert code == 0 and out == "run debug is already the champion (version debug).\n"
+    assert code == 0 and out == "run debug is already the champion (version debug); nothing changed.\n"
     assert len(read_json(root / "models" / "champions.json")) == 1
     # Re-running the last stage would rewrite a published bundle: refused.
     code, _, err = cli(root, "stage", "model_training", capsys=capsys)

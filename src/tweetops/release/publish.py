@@ -7,7 +7,9 @@ version, moves the `champion` alias to it and points models/champion at it, and 
   stale: retrain, so the new model faces the current one on the same rows).
 
 The retrain workflow runs it after the image built from the bundle passed its smoke test, so a model
-whose image does not start never becomes champion. Publishing the champion again changes nothing.
+whose image does not start never becomes champion. Publishing the champion again changes nothing but
+the local mirrors a killed publication left behind (models/champion, the history); a bundle published
+before and no longer champion (rolled back) is refused: promoting its version is the deliberate way back.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import logging
 
 from tweetops.errors import TweetopsError
 from tweetops.model.bundle import digest, verify_bundle
-from tweetops.release.registry import open_registry
+from tweetops.release.registry import open_registry, repair_note
 from tweetops.settings import Config
 
 log = logging.getLogger("tweetops.publish")
@@ -40,18 +42,24 @@ def publish(config: Config, run_id: str, reason: str = "the gate promoted it") -
         raise NotPublished(f"run {run_id} was judged against the {verdict['registry']} registry's champion but this "
                            f"publishes to the {store.where} one; publish with the same tracking setting or retrain.")
     with store.guard():
+        repaired = store.sync()
         current = store.champion()
         judged = verdict.get("champion_id") or None
         if current is not None and current.digest == digest(bundle):
-            log.info("run %s is already the champion (%s); nothing to do", run_id, current.label)
+            log.info("run %s is already the champion (%s); %s", run_id, current.label, repair_note(repaired))
             return {"run_id": run_id, "version": current.version, "registry": store.where, "published": False,
-                    "sentence": f"run {run_id} is already the champion (version {current.version})."}
+                    "sentence": f"run {run_id} is already the champion (version {current.version}); "
+                                f"{repair_note(repaired)}"}
         now = current.identity() if current else None
         if (judged or {}).get("digest") != (now or {}).get("digest"):
             was = judged["name"] if judged else "none"
             raise NotPublished(f"the champion changed since run {run_id} was judged (then: {was}, now: "
                                f"{current.label if current else 'none'}); retrain so the gate compares with the "
                                "current champion.")
+        earlier = store.crowned(digest(bundle))
+        if earlier is not None:  # publishing it again would silently undo the rollback that moved away from it
+            raise NotPublished(f"run {run_id} was published before as version {earlier.version}, no longer the "
+                               f"champion; `tweetops registry promote {earlier.version}` makes it the champion again.")
         version = store.publish(manifest, bundle, reason)
     log.info("published run %s as %s version %s: it is the champion", run_id, store.where, version.version)
     return {"run_id": run_id, "version": version.version, "registry": store.where, "published": True,

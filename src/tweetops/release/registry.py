@@ -6,7 +6,12 @@ to a champion history (a registered-model tag in MLflow, models/champions.json l
 `rollback` can move the champion back to the one before and `promote` back to any published version.
 Versions are named by their bundle's digest (the sha256 of its sealed manifest), so a bundle that
 changed after it was published is refused. With tracking on the registry alias is the truth and the
-local models/champion symlink mirrors it (the bundle is downloaded when it is not here).
+local models/champion symlink mirrors it (the bundle is downloaded when it is not here); with tracking off
+models/champions.json is, and the link mirrors its last champion.
+
+Each change of champion writes the truth in one step (the alias, or the history file replaced whole) and
+the mirrors after it, so a change killed half way leaves a champion whose mirrors lag. Every command that
+changes the champion first brings them in line (`sync`), so running the killed command again repairs it.
 """
 from __future__ import annotations
 
@@ -79,6 +84,24 @@ def point_champion(catalog: Catalog, run_id: str) -> Path:
     return link
 
 
+def _named(catalog: Catalog) -> str | None:
+    """The run models/champion names, None without the link."""
+    return Path(catalog.champion.readlink()).name if catalog.champion.is_symlink() else None
+
+
+def _follow(catalog: Catalog, run_id: str, fetch) -> list[str]:
+    """Point models/champion at the champion's run (fetching its bundle first) when it names another; what was
+    repaired. models/.published is left too: a champion was published here."""
+    named = _named(catalog)
+    if named == run_id:
+        if not catalog.published_trace.exists():
+            catalog.published_trace.touch()
+        return []
+    fetch()
+    point_champion(catalog, run_id)
+    return [f"models/champion named {named or 'nothing'}, now {run_id}"]
+
+
 def _checked(bundle: Path, expected: str | None, what: str) -> Path:
     """The bundle, verified, and the very bundle that was published (same digest)."""
     verify_bundle(bundle)
@@ -120,17 +143,34 @@ class LocalRegistry:
         return published
 
     def champion(self) -> Version | None:
-        """models/champion's version; `since` from the history's last entry, None when the history never
-        recorded it (the link was set with tracking on, where MLflow's registry holds the history, or by hand)."""
-        link = self.catalog.champion
-        if not link.is_symlink():
-            return None
-        run_id = Path(link.readlink()).name
+        """The history's last champion; with no history, models/champion's run with `since` None (the link was
+        set with tracking on, where MLflow's registry holds the history, or by hand)."""
         history = self.history()
-        last = history[-1] if history and history[-1]["version"] == run_id else None
-        entry = self._published().get(run_id, {})
-        return Version(version=run_id, run_id=run_id, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry,
-                       since=(last.get("since") or f"{last.get('at', '')}: {last.get('reason', '')}") if last else None)
+        if not history:
+            run_id = _named(self.catalog)
+            return Version(version=run_id, run_id=run_id, aliases=[CHAMPION]) if run_id else None
+        last = history[-1]
+        return Version(version=last["version"], run_id=last["version"], digest=last.get("digest"), aliases=[CHAMPION],
+                       tags=self._published()[last["version"]],
+                       since=last.get("since") or f"{last.get('at', '')}: {last.get('reason', '')}")
+
+    def sync(self) -> str | None:
+        """Point models/champion at the history's champion when a killed command left it behind; what was
+        repaired."""
+        history = self.history()
+        if not history:
+            return None
+        return "; ".join(_follow(self.catalog, history[-1]["version"], lambda: None)) or None
+
+    def _commit(self, entries: list[dict]) -> Version:
+        """Write the history whole (the local registry's truth, replaced in one rename), then its mirror."""
+        write_json(self.catalog.champion_history, entries)
+        self.sync()
+        return self.champion()
+
+    def crowned(self, bundle_digest: str) -> Version | None:
+        """The version holding this bundle, if it was ever published here (every local version was champion)."""
+        return next((v for v in self.versions() if v.digest == bundle_digest), None)
 
     def fetch(self, version: Version) -> Path:
         return self.catalog.bundle(version.run_id)
@@ -141,38 +181,36 @@ class LocalRegistry:
             raise TweetopsError(f"the local registry publishes bundles under {self.catalog.models}; {bundle} is not.")
         entry = {"version": run_id, "run_id": run_id, "digest": digest(bundle), "at": _now(), "reason": reason,
                  "macro_f1": manifest["metrics"]["macro_f1"]}
-        write_json(self.catalog.champion_history, [*self._entries(), entry])
-        point_champion(self.catalog, run_id)
-        return Version(version=run_id, run_id=run_id, digest=entry["digest"], aliases=[CHAMPION], tags=entry,
-                       since=f"{entry['at']}: {reason}")
+        return self._commit([*self._entries(), entry])
 
     def promote(self, version: str, reason: str) -> Version:
         published = self._published()
         if version not in published:
             raise TweetopsError(f"{version} was never published, so it cannot be champion; `tweetops registry "
                                 "status` lists the published versions (`tweetops publish RUN_ID` publishes one).")
-        entry = {**published[version], "at": _now(), "reason": reason}
+        # A new entry, not the first one's marks: a copied `rolled_back` would hide it from the history.
+        entry = {**{k: v for k, v in published[version].items() if k not in ("rolled_back", "since")},
+                 "at": _now(), "reason": reason}
         _checked(self.catalog.bundle(version), entry.get("digest"), "the local registry")
-        write_json(self.catalog.champion_history, [*self._entries(), entry])
-        point_champion(self.catalog, version)
-        return Version(version=version, run_id=version, digest=entry.get("digest"), aliases=[CHAMPION], tags=entry,
-                       since=f"{entry['at']}: {reason}")
+        return self._commit([*self._entries(), entry])
 
     def rollback(self) -> tuple[str, str]:
-        history = self.history()
-        if len(history) < 2:
+        entries = self._entries()
+        live = [i for i, entry in enumerate(entries) if not entry.get("rolled_back")]
+        current = entries[live[-1]]["version"] if live else None
+        earlier = [i for i in live if entries[i]["version"] != current]  # the previous *different* champion
+        if not earlier:
             raise TweetopsError("there is no earlier champion to roll back to.")
-        previous = history[-2]
+        previous = entries[earlier[-1]]
         _checked(self.catalog.bundle(previous["version"]), previous.get("digest"), "the local registry")
-        point_champion(self.catalog, previous["version"])
-        # The current entry stays, marked rolled back (its version stays published, and can be promoted again);
-        # the previous one keeps when and why it first became champion and says since when it is again.
-        now, entries = _now(), self._entries()
-        before, current = [i for i, entry in enumerate(entries) if not entry.get("rolled_back")][-2:]
-        entries[current] = {**history[-1], "rolled_back": now}
-        entries[before] = {**previous, "since": f"{now}: rolled back to (tweetops registry rollback)"}
-        write_json(self.catalog.champion_history, entries)
-        return history[-1]["version"], previous["version"]
+        # The entries after it stay, marked rolled back (their version stays published, and can be promoted
+        # again); the previous one keeps when and why it first became champion and says since when it is again.
+        now = _now()
+        for i in live[live.index(earlier[-1]) + 1:]:
+            entries[i] = {**entries[i], "rolled_back": now}
+        entries[earlier[-1]] = {**previous, "since": f"{now}: rolled back to (tweetops registry rollback)"}
+        self._commit(entries)
+        return current, previous["version"]
 
     def versions(self) -> list[Version]:
         champion = self.champion()
@@ -238,32 +276,55 @@ class MlflowRegistry:
         model = self.client.get_registered_model(self.name)
         return json.loads(model.tags.get(HISTORY_TAG, "[]"))
 
+    def sync(self) -> str | None:
+        """Bring the mirrors in line with the alias when a killed command left them behind: the history tag ends
+        with the champion, models/champion names its bundle; what was repaired."""
+        champion = self.champion()
+        if champion is None:
+            return None
+        history, repaired = self.history(), []
+        if history[-1:] != [champion.version]:
+            self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps([*history, champion.version]))
+            repaired.append(f"the champion history now ends with version {champion.version}")
+        repaired += _follow(self.catalog, champion.run_id, lambda: self.fetch(champion))
+        return "; ".join(repaired) or None
+
+    def crowned(self, bundle_digest: str) -> Version | None:
+        """The version holding this bundle, if it was ever champion (in the history, or rolled back from); a
+        version whose publication was killed before its alias moved is not: publishing it again crowns it."""
+        held = [v for v in self.versions() if v.digest == bundle_digest]
+        history = self.history() if held else []
+        return next((v for v in held if v.version in history or "rolled_back" in v.tags), None)
+
     def _crown(self, view: Version, reason: str) -> Version:
-        self.client.set_registered_model_alias(self.name, CHAMPION, view.version)
         self.client.set_model_version_tag(self.name, view.version, "champion_since", f"{_now()}: {reason}"[:5000])
-        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps([*self.history(), view.version]))
-        point_champion(self.catalog, view.run_id)
+        # The alias is the commit: killed before it, the champion did not change; after it, sync repairs the rest.
+        self.client.set_registered_model_alias(self.name, CHAMPION, view.version)
+        self.sync()
         return self._view(self._version(view.version))
 
     def publish(self, manifest: dict, bundle: Path, reason: str) -> Version:
-        """Register the run's logged model (logging it first if training did not) and make it champion."""
+        """Register the run's logged model (logging it first if training did not) and make it champion; a version
+        already holding the bundle (its publication killed before the alias moved) is crowned, not registered again."""
         import mlflow
 
+        held = next((v for v in self.versions() if v.digest == digest(bundle)), None)
+        if held is not None:
+            return self._crown(held, reason)
         record = self.catalog.tracking_record(manifest["run_id"])
         logged = read_record(record, dict) if record.is_file() else {}
         if logged.get("tracking_uri") != self.tracking.uri:
             logged = log_run(self.tracking, manifest, bundle, self.catalog.report_dir(manifest["run_id"]))
         mlflow.set_tracking_uri(self.tracking.uri)  # the logged model is looked up in the tracking store
         mlflow.set_registry_uri(self.tracking.uri)
-        with contextlib.redirect_stderr(io.StringIO()):  # its own two print()s would break JSON log lines
-            mv = mlflow.register_model(logged["model_uri"], self.name)
-        log.info("registered version %s of model %s (run %s)", mv.version, self.name, manifest["run_id"])
         gate = manifest["gate"]
         tags = {"run_id": manifest["run_id"], "mlflow_run_id": logged["mlflow_run_id"], "bundle_digest": digest(bundle),
                 "macro_f1": render.score(manifest["metrics"]["macro_f1"]), "gate.sentence": gate["sentence"][:5000],
                 "published": f"{_now()}: {reason}"[:5000]}
-        for key, value in tags.items():
-            self.client.set_model_version_tag(self.name, str(mv.version), key, value)
+        # Tagged as it is created: a version without its bundle's digest could not be found again after a kill.
+        with contextlib.redirect_stderr(io.StringIO()):  # its own two print()s would break JSON log lines
+            mv = mlflow.register_model(logged["model_uri"], self.name, tags=tags)
+        log.info("registered version %s of model %s (run %s)", mv.version, self.name, manifest["run_id"])
         return self._crown(self._view(self._version(str(mv.version))), reason)
 
     def promote(self, version: str, reason: str) -> Version:
@@ -273,16 +334,20 @@ class MlflowRegistry:
 
     def rollback(self) -> tuple[str, str]:
         history = self.history()
-        if len(history) < 2:
+        earlier = [i for i, version in enumerate(history) if version != history[-1]]  # the previous *different* one
+        if not earlier:
             raise TweetopsError(f"{self.name} has no earlier champion to roll back to.")
-        previous = self._view(self._version(history[-2]))
+        previous = self._view(self._version(history[earlier[-1]]))
         self.fetch(previous)
-        self.client.set_registered_model_alias(self.name, CHAMPION, previous.version)
-        self.client.set_model_version_tag(self.name, history[-1], "rolled_back", _now())
+        now = _now()
+        self.client.set_model_version_tag(self.name, history[-1], "rolled_back", now)
         self.client.set_model_version_tag(self.name, previous.version, "champion_since",
-                                          f"{_now()}: rolled back to (tweetops registry rollback)")
-        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[:-1]))
-        point_champion(self.catalog, previous.run_id)
+                                          f"{now}: rolled back to (tweetops registry rollback)")
+        # The history before the alias: killed between them, sync appends the unmoved champion back (as if the
+        # rollback never began); the other order would leave a state sync could not tell from a half promotion.
+        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[:earlier[-1] + 1]))
+        self.client.set_registered_model_alias(self.name, CHAMPION, previous.version)
+        self.sync()
         return history[-1], previous.version
 
     def versions(self) -> list[Version]:
@@ -366,6 +431,32 @@ def open_registry(p: TrackingParams, catalog: Catalog, quiet: bool = False) -> L
     return MlflowRegistry(tracking, catalog)
 
 
+def repair_note(repaired: str | None) -> str:
+    """How a command that found its work done ends its sentence: what `sync` repaired, or that nothing changed."""
+    return f"repaired: {repaired}." if repaired else "nothing changed."
+
+
+def promote(store: LocalRegistry | MlflowRegistry, version: str, reason: str) -> str:
+    """`tweetops registry promote VERSION`: the champion again changes nothing but its lagging mirrors."""
+    repaired = store.sync()
+    current = store.champion()
+    if current is not None and current.version == version:
+        return f"version {version} is already the champion; {repair_note(repaired)}"
+    store.promote(version, reason)
+    return f"champion is now version {version}"
+
+
+def rollback(store: LocalRegistry | MlflowRegistry) -> str:
+    """`tweetops registry rollback`, unless the mirrors lagged: then the last change of champion was killed half
+    way (perhaps this very rollback), and rolling back on top of it could roll back twice; say so instead."""
+    repaired = store.sync()
+    if repaired:
+        return (f"the last change of champion was cut short; repaired: {repaired}; nothing rolled back: version "
+                f"{store.champion().version} is the champion (`tweetops registry rollback` again rolls back from it).")
+    old, new = store.rollback()
+    return f"rolled back: champion moved from version {old} to version {new}"
+
+
 def status_lines(store: LocalRegistry | MlflowRegistry) -> list[str]:
     """`tweetops registry status`: the published versions, which is champion, and how each got there."""
     where = f"MLflow {store.tracking.uri}, model {store.name}" if store.where == "mlflow" else \
@@ -397,4 +488,7 @@ def status_lines(store: LocalRegistry | MlflowRegistry) -> list[str]:
                  f"champion history (oldest first): {', '.join(history) or 'none'}")
     if champion:
         lines.append(f"champion since: {champion.since or 'not recorded'}")
+        if _named(store.catalog) != champion.run_id:  # a change of champion killed half way, or a hand-made link
+            lines.append(f"{store.catalog.champion} names {_named(store.catalog) or 'nothing'}, not the champion's "
+                         f"bundle: `tweetops registry promote {champion.version}` points it back.")
     return lines
