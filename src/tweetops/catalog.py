@@ -119,8 +119,9 @@ class Catalog:
 
     @property
     def published_trace(self) -> Path:
-        """Written when a champion is first linked here, by either registry: with tracking on, MLflow holds the
-        history and models/champion is the only other local sign, so a lost link would look like "never published"."""
+        """Written when a champion is linked here, by either registry: with tracking on, MLflow holds the history
+        and models/champion is the only other local sign, so a lost link would look like "never published". It
+        holds each linked run's bundle digest (release.registry.published_digests)."""
         return self.models / ".published"
 
     @property

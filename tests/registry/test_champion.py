@@ -123,6 +123,26 @@ def test_a_lost_champion_link_is_an_error_not_a_fallback_to_another_bundle(track
                                                          "not a model bundle; restore it")
 
 
+def test_another_bundle_copied_into_the_champions_folder_is_refused(tracked, tmp_path, capsys):
+    """A promoted run's bundle copied over the champion's folder (sealed, so it verifies) was served as the
+    champion ("champion: yes", macro-F1 of the other run); registry promote and the gate refused the same folder."""
+    from tweetops.cli import main
+
+    root = tmp_path / "copy"
+    shutil.copytree(tracked["root"], root, symlinks=True)
+    champion = (root / "models" / "champion").resolve()
+    assert main(["model-path", "--params", str(root / "params.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == str(champion)
+    other = next(run for run, _ in RUNS if run != champion.name and tracked["runs"][run]["published"])
+    shutil.rmtree(champion)
+    shutil.copytree(root / "models" / other, champion)
+    assert main(["model-path", "--params", str(root / "params.yaml")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {root}/models/champion names {champion.name}, whose folder no longer holds the bundle published "
+        "there (its manifest's sha256 differs); restore it, or make a published version champion with `tweetops "
+        "registry promote VERSION`.")
+
+
 def test_publishing_a_refused_run_is_one_sentence_and_changes_nothing(tracked, capsys):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TWEETOPS_TRACKING", "on")

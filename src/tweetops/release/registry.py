@@ -74,9 +74,25 @@ def locked(catalog: Catalog):
         yield
 
 
+def published_digests(catalog: Catalog) -> dict[str, str]:
+    """models/.published: the digest of each bundle models/champion was pointed at ({} for the empty trace older
+    versions left), so serving can tell the champion's folder still holds the bundle that was published."""
+    try:
+        trace = json.loads(catalog.published_trace.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return trace if isinstance(trace, dict) else {}
+
+
+def _record_published(catalog: Catalog, run_id: str) -> None:
+    """Add the run's bundle digest to models/.published (written whole); before the link moves, so a kill between
+    the two leaves every run the link may name recorded."""
+    write_json(catalog.published_trace, {**published_digests(catalog), run_id: digest(catalog.bundle(run_id))})
+
+
 def point_champion(catalog: Catalog, run_id: str) -> Path:
     """Atomically make models/champion name the run's bundle folder (a relative symlink)."""
-    catalog.published_trace.touch()
+    _record_published(catalog, run_id)
     link = catalog.champion
     with atomic_path(link) as tmp:
         tmp.unlink()
@@ -94,8 +110,8 @@ def _follow(catalog: Catalog, run_id: str, fetch) -> list[str]:
     repaired. models/.published is left too: a champion was published here."""
     named = _named(catalog)
     if named == run_id:
-        if not catalog.published_trace.exists():
-            catalog.published_trace.touch()
+        if run_id not in published_digests(catalog):
+            _record_published(catalog, run_id)
         return []
     fetch()
     point_champion(catalog, run_id)

@@ -17,10 +17,10 @@ import numpy as np
 from tweetops.catalog import CHAMPION, Catalog
 from tweetops.errors import TweetopsError
 from tweetops.model import LABELS
-from tweetops.model.bundle import Bundle, is_bundle, load_bundle, load_manifest
+from tweetops.model.bundle import Bundle, digest, is_bundle, load_bundle, load_manifest
 from tweetops.model.fast_path import fast_predict_proba
 from tweetops.model.normalizer import BLANK, NUMBER_ONLY
-from tweetops.release.registry import fetch_registry_model
+from tweetops.release.registry import fetch_registry_model, published_digests
 from tweetops.settings import environment, project_root
 
 log = logging.getLogger("tweetops.inference")
@@ -150,6 +150,11 @@ def _published_champion(catalog: Catalog) -> Path:
     if not (load_manifest(link).get("gate") or {}).get("promote"):
         raise TweetopsError(f"{link} names {link.resolve().name}, a run its gate did not promote, so tweetops never "
                             "published it; point it at a published version with `tweetops registry promote VERSION`.")
+    published = published_digests(catalog).get(link.resolve().name)
+    if published and digest(link) != published:  # another bundle copied into the champion's folder, resealed
+        raise TweetopsError(f"{link} names {link.resolve().name}, whose folder no longer holds the bundle published "
+                            "there (its manifest's sha256 differs); restore it, or make a published version champion "
+                            "with `tweetops registry promote VERSION`.")
     return link
 
 
