@@ -79,6 +79,7 @@ def guarded(call, *args, sigterm: bool = True) -> int:
         if exc.errno not in NO_ROOM:
             raise
         where = f" {exc.filename}" if exc.filename else ""
-        print(f"error: could not write{where}: {exc.strerror.lower()}; free some space (or raise the file size "
-              "limit) and run the command again.", file=sys.stderr)
+        # os.strerror, not exc.strerror: pyarrow's is two sentences ("error writing bytes to file. detail: ...").
+        print(f"error: could not write{where}: {os.strerror(exc.errno).lower()}; free some space (or raise the "
+              "file size limit) and run the command again.", file=sys.stderr)
         return 2

@@ -79,15 +79,18 @@ def test_a_run_failing_at_stage_2_leaves_every_previous_output_as_it_was(project
     assert snapshot(project) == before
 
 
-def test_a_run_failing_at_stage_1_after_it_wrote_leaves_every_previous_output_as_it_was(project, monkeypatch):
-    """Stage 1 writes its table and record, then cannot write the run record (a full disk)."""
+def test_a_run_failing_at_stage_1_after_it_wrote_leaves_every_previous_output_as_it_was(
+        project, monkeypatch, capsys):
+    """Stage 1 writes its table and record, then cannot write the run record (a full disk): one sentence."""
     def full_disk(run):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     before = snapshot(project)
     monkeypatch.setattr(data_ingestion, "record", full_disk)
-    with pytest.raises(OSError, match="No space left on device"):
-        main(["run", "--params", str(project / "params.yaml")])
+    assert main(["run", "--params", str(project / "params.yaml")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: could not write: no space left on device; free some space (or raise the file size limit) and run the "
+        "command again.")
     assert snapshot(project) == before
 
 
