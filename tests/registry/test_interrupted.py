@@ -177,3 +177,43 @@ def test_mlflow_registry_a_killed_publication_or_rollback_is_repaired_by_running
     assert cli(project, "registry", "rollback", capsys=capsys)[:2] == (
         0, "rolled back: champion moved from version 3 to version 1\n")
     assert registry.champion().version == "1" and linked(project) == a
+
+    # A machine whose link is merely behind (a fresh clone has none) rolls back at once: it did not cut anything
+    # short (it said "cut short" and rolled nothing back, so an incident needed the command twice).
+    assert cli(project, "registry", "promote", "3", capsys=capsys)[:2] == (0, "champion is now version 3\n")
+    (project / "models" / "champion").unlink()
+    assert cli(project, "registry", "rollback", capsys=capsys)[:2] == (
+        0, "rolled back: champion moved from version 3 to version 1\n")
+    assert registry.champion().version == "1" and linked(project) == a
+
+
+def test_a_lost_champion_folder_is_mended_by_promote_whatever_the_trace_holds(project, capsys):
+    """models/.published as older versions left it (empty) and the champion's folder gone: the mend serving names,
+    `registry promote`, stopped with a FileNotFoundError traceback while recording the lost bundle's digest."""
+    first = linked(project)
+    second = promoted(project, first, "second", "local")
+    assert cli(project, "publish", second, capsys=capsys)[0] == 0
+    (project / "models" / ".published").write_text("")
+    shutil.rmtree(project / "models" / second)
+    assert cli(project, "registry", "promote", first, capsys=capsys)[:2] == (0, f"champion is now version {first}\n")
+    assert linked(project) == first
+    assert main(["model-path", "--params", str(project / "params.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == str(project / "models" / first)
+
+
+def test_a_link_to_a_run_published_elsewhere_is_not_taken_for_a_lagging_one(project, capsys):
+    """Published with tracking off, then with tracking on (the link names a run the local history never held):
+    status without tracking named the local history's last run and called the link behind, and any local command
+    pointed the served link back at it."""
+    first = linked(project)
+    elsewhere = promoted(project, first, "elsewhere", "mlflow")
+    (project / "models" / "champion").unlink()
+    (project / "models" / "champion").symlink_to(elsewhere)
+    out = cli(project, "registry", "status", capsys=capsys)[1]
+    assert f"champion: {elsewhere}; champion history (oldest first): not recorded here" in out and "names" in out
+    assert "not the champion's bundle" not in out
+    assert cli(project, "registry", "rollback", capsys=capsys)[0] == 2 and linked(project) == elsewhere
+    assert main(["model-path", "--params", str(project / "params.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == str(project / "models" / elsewhere)
+    local = promoted(project, first, "local", "local")
+    assert cli(project, "publish", local, capsys=capsys)[0] == 0 and linked(project) == local

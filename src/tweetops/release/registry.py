@@ -86,8 +86,11 @@ def published_digests(catalog: Catalog) -> dict[str, str]:
 
 def _record_published(catalog: Catalog, run_id: str) -> None:
     """Add the run's bundle digest to models/.published (written whole); before the link moves, so a kill between
-    the two leaves every run the link may name recorded."""
-    write_json(catalog.published_trace, {**published_digests(catalog), run_id: digest(catalog.bundle(run_id))})
+    the two leaves every run the link may name recorded. A folder that is not a bundle (lost: `registry promote`
+    is how it is mended) records nothing, rather than stopping the mend."""
+    bundle = catalog.bundle(run_id)
+    if is_bundle(bundle):
+        write_json(catalog.published_trace, {**published_digests(catalog), run_id: digest(bundle)})
 
 
 def point_champion(catalog: Catalog, run_id: str) -> Path:
@@ -158,11 +161,17 @@ class LocalRegistry:
             published.setdefault(entry["version"], entry)
         return published
 
+    def _linked_elsewhere(self) -> bool:
+        """Whether models/champion names a run this registry never published (published with tracking on, where
+        MLflow holds the history, or linked by hand): then the link, not the local history, names the champion."""
+        named = _named(self.catalog)
+        return named is not None and named not in self._published()
+
     def champion(self) -> Version | None:
-        """The history's last champion; with no history, models/champion's run with `since` None (the link was
-        set with tracking on, where MLflow's registry holds the history, or by hand)."""
+        """The history's last champion; models/champion's run, with `since` None, when the history is empty or
+        never published the run the link names."""
         history = self.history()
-        if not history:
+        if not history or self._linked_elsewhere():
             run_id = _named(self.catalog)
             return Version(version=run_id, run_id=run_id, aliases=[CHAMPION]) if run_id else None
         last = history[-1]
@@ -172,16 +181,24 @@ class LocalRegistry:
 
     def sync(self) -> str | None:
         """Point models/champion at the history's champion when a killed command left it behind; what was
-        repaired."""
+        repaired. A link to a run published elsewhere is left: it is not behind."""
         history = self.history()
-        if not history:
+        if not history or self._linked_elsewhere():
             return None
         return "; ".join(_follow(self.catalog, history[-1]["version"], lambda: None)) or None
+
+    def history_lags(self) -> bool:
+        return False  # the history is the truth here
+
+    def rolled_back_runs(self) -> set[str]:
+        """Runs rolled back from and not champion again."""
+        champion = self.champion()
+        return {e["version"] for e in self._entries() if e.get("rolled_back")} - {champion and champion.run_id}
 
     def _commit(self, entries: list[dict]) -> Version:
         """Write the history whole (the local registry's truth, replaced in one rename), then its mirror."""
         write_json(self.catalog.champion_history, entries)
-        self.sync()
+        _follow(self.catalog, self.history()[-1]["version"], lambda: None)  # even over a link from elsewhere
         return self.champion()
 
     def crowned(self, bundle_digest: str) -> Version | None:
@@ -304,6 +321,16 @@ class MlflowRegistry:
             repaired.append(f"the champion history now ends with version {champion.version}")
         repaired += _follow(self.catalog, champion.run_id, lambda: self.fetch(champion))
         return "; ".join(repaired) or None
+
+    def history_lags(self) -> bool:
+        """Whether the champion history tag does not end with the alias's version (a change killed half way)."""
+        champion = self.champion()
+        return champion is not None and self.history()[-1:] != [champion.version]
+
+    def rolled_back_runs(self) -> set[str]:
+        """Runs of versions rolled back from and not champion again."""
+        champion = self.champion()
+        return {v.run_id for v in self.versions() if "rolled_back" in v.tags} - {champion and champion.run_id}
 
     def crowned(self, bundle_digest: str) -> Version | None:
         """The version holding this bundle, if it was ever champion (in the history, or rolled back from); a
@@ -463,10 +490,14 @@ def promote(store: LocalRegistry | MlflowRegistry, version: str, reason: str) ->
 
 
 def rollback(store: LocalRegistry | MlflowRegistry) -> str:
-    """`tweetops registry rollback`, unless the mirrors lagged: then the last change of champion was killed half
-    way (perhaps this very rollback), and rolling back on top of it could roll back twice; say so instead."""
+    """`tweetops registry rollback`, unless the last change of champion was killed half way (perhaps this very
+    rollback: the history lagged the champion, or models/champion still named the run rolled back from), where
+    rolling back on top of it could roll back twice; say so instead. A link that is merely behind (a fresh clone,
+    or a machine that did not publish) is brought up to date and the rollback goes ahead."""
+    named = _named(store.catalog)
+    cut_short = store.history_lags() or (named is not None and named in store.rolled_back_runs())
     repaired = store.sync()
-    if repaired:
+    if cut_short and repaired:
         return (f"the last change of champion was cut short; repaired: {repaired}; nothing rolled back: version "
                 f"{store.champion().version} is the champion (`tweetops registry rollback` again rolls back from it).")
     old, new = store.rollback()
