@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import TWEETOPS, serve_env
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unprivileged
 from tests.release.seal import reseal
 from tests.servers.ports import wait_until
 from tweetops.model.bundle import MANIFEST_FILE, MODEL_FILE
@@ -129,6 +129,15 @@ def test_a_tls_pair_that_does_not_load_is_one_sentence_at_start(tmp_path):
                                       TWEETOPS_TLS_KEY=pair[1]), tmp_path)
         assert (result.returncode, result.stderr.strip().splitlines()) == (2, [
             f"error: {problem}; check TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY."])
+    unreadable = tmp_path / "unreadable.pem"  # a key this user may not read (0600 of another owner, say)
+    shutil.copy(key, unreadable)
+    unreadable.chmod(0)
+    result = subprocess.run([*unprivileged(), TWEETOPS, "serve"], env=serve_env(
+        tmp_path / "never-loaded", tmp_path, TWEETOPS_TLS_CERT=cert, TWEETOPS_TLS_KEY=unreadable), cwd=tmp_path,
+        capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr.strip().splitlines()) == (2, [
+        f"error: cannot read the TLS file {unreadable} (permission denied); check TWEETOPS_TLS_CERT and "
+        "TWEETOPS_TLS_KEY and who may read them."])
     result = _run_serve(serve_env(tmp_path / "never-loaded", tmp_path, TWEETOPS_TLS_CERT=cert,
                                   TWEETOPS_TLS_KEY=encrypted), tmp_path)
     assert (result.returncode, result.stderr.strip().splitlines()) == (2, [

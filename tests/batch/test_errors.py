@@ -6,6 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
+from tests.conftest import unprivileged
 from tweetops import cli
 
 
@@ -136,12 +137,6 @@ def test_the_input_is_never_the_output(capsys, monkeypatch, tmp_path, csv_input,
     assert err == (f"error: the output {output} is the input {csv_input}, and batch-predict never replaces its "
                    "input; choose another --output.")
     assert csv_input.read_bytes() == before and files_in(tmp_path) == ["hard.csv", "link.csv", "sub", "tweets.csv"]
-
-
-def unprivileged() -> list[str]:
-    """A command prefix that takes away root's power to write where file modes forbid it."""
-    caps = "-dac_override,-dac_read_search,-fowner"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"] if os.geteuid() == 0 else []
 
 
 def test_an_unwritable_output_folder_is_refused_before_the_model_loads(tmp_path, csv_input):

@@ -98,11 +98,16 @@ def _check_tls(cert: str, key: str) -> None:
                             "only), or terminate TLS at a load balancer.")
 
     try:
+        for path in (cert, key):  # opened first so that a file this user may not read is named (OpenSSL names none)
+            open(path, "rb").close()
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=no_password)
     except ssl.SSLError as exc:
         problem = (f"the TLS key {key} is not the key of the certificate {cert}" if exc.reason == "KEY_VALUES_MISMATCH"
                    else f"TLS: {cert} and {key} do not load as a PEM certificate and its private key")
         raise TweetopsError(f"{problem}; check TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY.") from None
+    except OSError as exc:  # a file this user may not read (mode 0600, another owner)
+        raise TweetopsError(f"cannot read the TLS file {exc.filename} ({os.strerror(exc.errno).lower()}); "
+                            "check TWEETOPS_TLS_CERT and TWEETOPS_TLS_KEY and who may read them.") from None
 
 
 def _prepare_environment() -> None:
