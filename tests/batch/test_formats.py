@@ -156,6 +156,24 @@ def test_the_inputs_own_label_and_error_columns_are_kept_under_other_names(
     assert out["error"].isna().all()
 
 
+def test_renamed_columns_lose_no_cell_of_a_later_json_line_nor_break_pandas_metadata(tmp_path, tweets, predictor):
+    """A later JSON line holding both `label` and `file_label` lost one of them (both were given one name); a
+    pandas Int64 `label` renamed in Parquet kept pandas' metadata for `label`, and reading the output failed."""
+    texts = tweets["text"].iloc[:1002].tolist()
+    lines = [json.dumps({"text": t, "label": "pos"}) for t in texts[:1001]]
+    lines.append(json.dumps({"text": texts[1001], "label": "neg", "file_label": "gold2"}))
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    batch.run(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), predictor=predictor)
+    last = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[-1])
+    assert (last["file_label"], last["file_file_label"]) == ("neg", "gold2")
+
+    pd.DataFrame({"text": texts[:3], "label": pd.array([1, None, 3], dtype="Int64")}).to_parquet(tmp_path / "in.pq")
+    batch.run(str(tmp_path / "in.pq"), str(tmp_path / "out.parquet"), predictor=predictor)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["file_label"].tolist()[0::2] == [1, 3] and pd.isna(out["file_label"].iloc[1])
+    assert out["label"].tolist() == [p["label"] for p in predictor.predict(texts[:3])]
+
+
 def test_the_bundled_tsv_and_a_plain_text_file_are_read_by_content(tmp_path, raw_path, predictor):
     lines = raw_path.read_text(encoding="utf-8").splitlines()[:300]
     plain = tmp_path / "texts.txt"

@@ -676,11 +676,24 @@ class JsonlWriter(_RowWriter):
                                              default=str) + "\n" for record, row in self.rows(chunk, predictions)))
 
     def _renamed(self, record: dict) -> dict:
-        """A line's keys as kept_names says; a key of a later line only is renamed by the same rule."""
-        if not any(key in self.added for key in record):
+        """A line's keys as kept_names says; a key of a later line only, named like an added column or like the name
+        a kept one was given, is prefixed the same way until no key of the line has it (no cell lost)."""
+        if all(self.names.get(key) == key for key in record):
             return record
-        names = {**kept_names(list(record), self.added), **self.names}
-        return {names[key]: value for key, value in record.items()}
+        given = set(self.names.values())
+        taken = given | set(self.added) | set(record)
+        renamed = {}
+        for key, value in record.items():
+            name = self.names.get(key)
+            if name is None:
+                name = key
+                if key in self.added or key in given:
+                    name = f"file_{key}"
+                    while name in taken:
+                        name = f"file_{name}"
+                taken.add(name)
+            renamed[name] = value
+        return renamed
 
     def close(self) -> None:
         self.handle.close()
@@ -706,6 +719,8 @@ class ParquetWriter(_RowWriter):
         if self.native:
             kept = [field.with_name(self.names[field.name]) for field in reader.schema]
             metadata = reader.schema.metadata
+            if metadata and any(self.names[c] != c for c in self.kept):  # pandas' would name the old columns
+                metadata = {key: value for key, value in metadata.items() if key != b"pandas"} or None
         else:
             kept, metadata = [pa.field(self.names[name], pa.string()) for name in self.kept], None
         extra = [pa.field(name, pa.float64() if name.startswith("p_") else pa.string()) for name in added]
