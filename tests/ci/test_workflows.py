@@ -233,8 +233,8 @@ def test_ci_workflow_is_least_privilege_and_cancels_superseded_runs():
 
 def test_retrains_run_one_at_a_time_across_branches():
     """They publish into one registry; a group per branch let two publish at once, each judged against the same
-    champion, and both won (the publish lock holds on one machine only)."""
-    assert load_workflow(RETRAIN)["concurrency"] == {"group": "retrain", "cancel-in-progress": False}
+    champion, and both won (the publish lock holds on one machine only). Queued, not cancelled while pending."""
+    assert load_workflow(RETRAIN)["concurrency"] == {"group": "retrain", "cancel-in-progress": False, "queue": "max"}
 
 
 def test_scripts_the_workflows_call_exist_and_are_executable():
