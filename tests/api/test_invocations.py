@@ -10,6 +10,7 @@ from tweetops.serving.sagemaker import parse_invocation
 
 USE = "use one of application/json, application/jsonlines, text/csv."
 NOT_INSTANCES = 'the JSON body must be {"instances": [...]} or a list of instances.'
+BLANK_FIX = "every line is a record, so remove it or put a text on it."
 
 
 @pytest.fixture
@@ -119,10 +120,10 @@ def test_an_unwritable_accept_type_is_406(client, texts):
      'line 2 has a lone surrogate (U+D800), which is not a character; send one string or {"text": ...} a line.'),
     ("application/jsonlines", b'"ok"\n""\n', [], "line 2: text is empty; send the tweet's words."),
     # A blank line is a record (it was skipped, and every answer after it matched the record before it).
-    ("application/jsonlines", b'"ok"\n\n"fine"\n', [], 'line 2 is blank; send one string or {"text": ...} a line.'),
-    ("text/csv", b"ok\n   \nfine\n", [], "line 2 is blank; send UTF-8 text, one text per record."),
-    ("text/csv", b"ok\r\nfine\r\n\r\n", [], "line 3 is blank; send UTF-8 text, one text per record."),
-    ("text/csv", b"\n\n", [], "line 1 is blank; send UTF-8 text, one text per record."),
+    ("application/jsonlines", b'"ok"\n\n"fine"\n', [], f"line 2 is blank; {BLANK_FIX}"),
+    ("text/csv", b"ok\n   \nfine\n", [], f"line 2 is blank; {BLANK_FIX}"),
+    ("text/csv", b"ok\r\nfine\r\n\r\n", [], f"line 3 is blank; {BLANK_FIX}"),
+    ("text/csv", b"\n\n", [], f"line 1 is blank; {BLANK_FIX}"),
     ("text/csv", b"", [], "the body is empty; send at least one text."),
     ("text/csv", b"fine\n\xff\xfe\n", [], "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
     ("text/csv", b"fine\n\x00\x01", [], "the body looks binary, not CSV text; send UTF-8 text, one text per record."),

@@ -209,7 +209,9 @@ class Predictor:
         """One {label, probabilities} per text, in order."""
         if not texts:
             return []
-        # At most MAX_BATCH texts a model call, so a large /invocations body costs no more memory than a batch.
+        # At most MAX_BATCH texts a model call, so the model's working memory stays a batch's however large an
+        # /invocations body is (its texts, answers and history records still grow with it: ~660 MB at worst for
+        # 1 MB of one-character records).
         proba = np.concatenate([self.predict_proba(texts[i:i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)])
         labels = self.labels
         best = proba.argmax(axis=1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from tweetops.errors import TweetopsError
-from tweetops.io.tables import at_line, open_table
+from tweetops.io.tables import BLANK_LINE, at_line, open_table
 from tweetops.serving import bodies
 from tweetops.serving.inference import InputError, Limits, validate_batch
 from tweetops.serving.schemas import Predictions, text_schema
@@ -68,7 +68,8 @@ def _table_instances(body: bytes, fmt: str, hint: str) -> tuple[list, list[int]]
     for chunk in chunks:
         for row, error, record in zip(chunk.rows, chunk.errors, chunk.native):
             if error:
-                raise InputError(f"{at_line(error, row)}; {hint}")
+                fix = "every line is a record, so remove it or put a text on it." if error == BLANK_LINE else hint
+                raise InputError(f"{at_line(error, row)}; {fix}")
             if "text" not in record:
                 raise InputError(f"line {row}: an object instance needs a \"text\" field.")
             instances.append(record["text"])
