@@ -12,6 +12,7 @@ sklearn format (skops) took 45 s for this model, the bundle takes about a second
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 from dataclasses import dataclass
@@ -127,7 +128,9 @@ def log_run(tracking: Tracking, manifest: dict, bundle: Path, reports: Path) -> 
     mlflow.set_tracking_uri(tracking.uri)
     mlflow.set_registry_uri(tracking.uri)
     client = tracking.client()
-    with speaking_to(tracking.uri):
+    # MLflow print()s where it logged the run ("View run ... at: URL") as the run ends: to the log, not stdout,
+    # which holds each command's own answer (`tweetops publish`'s one line).
+    with speaking_to(tracking.uri), contextlib.redirect_stdout(io.StringIO()) as printed:
         experiment = client.get_experiment_by_name(tracking.experiment)
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(
             tracking.experiment, artifact_location=tracking.artifact_root)
@@ -142,6 +145,8 @@ def log_run(tracking: Tracking, manifest: dict, bundle: Path, reports: Path) -> 
             # The pyfunc wrapper needs only what loads the bundle; listing it skips MLflow's slow inference.
             info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, python_model=str(PYFUNC_SOURCE),
                                            artifacts={"bundle": str(bundle)}, pip_requirements=list(LIBRARIES))
+    for line in printed.getvalue().splitlines():
+        log.info("mlflow: %s", line)
     log.info("logged run %s to MLflow %s (experiment %s)", manifest["run_id"], tracking.uri, tracking.experiment)
     return {"mlflow_run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": tracking.uri}
 
