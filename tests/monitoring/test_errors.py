@@ -101,7 +101,15 @@ def test_a_text_column_of_numbers_is_one_clear_error(run_monitor, held_out_tweet
     assert run_monitor("--input", path, "--text-column", "tweet").code == 0  # the tweets themselves: no drift
 
 
-@pytest.mark.parametrize("report, missing", [({"verdict": "drift"}, "reason"), ([1, 2], "verdict")])
+REPORT = {"verdict": "drift", "reason": "r", "source": "s", "current_rows": 1, "reference_rows": 1,
+          "model": {"version": "v"}}
+
+
+@pytest.mark.parametrize("report, missing", [
+    ({"verdict": "drift"}, "reason"), ([1, 2], "verdict"),
+    ({**REPORT, "verdict": "maybe", "checks": []}, "known verdict"),
+    ({**REPORT, "checks": [{"name": "x", "value": 1, "threshold": 1}]}, "checks[0].drift"),
+    ({**REPORT, "checks": "none"}, "checks[0].name")])
 def test_notify_refuses_a_json_file_that_is_not_a_drift_report(tmp_path, capsys, report, missing):
     """A drift.json without "checks" (another JSON file given by mistake) was a KeyError traceback."""
     path = tmp_path / "drift.json"

@@ -16,6 +16,7 @@ from tweetops.release import render
 from tweetops.settings import environment
 
 REPORT_KEYS = ("verdict", "reason", "source", "current_rows", "reference_rows", "model", "checks")  # what is read
+CHECK_KEYS = ("name", "value", "threshold", "drift")
 
 
 def _retrain_line() -> str:
@@ -70,6 +71,12 @@ def read_result(path: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise TweetopsError(f"cannot read the drift report {path} ({type(exc).__name__}).")
     missing = [key for key in REPORT_KEYS if not isinstance(result, dict) or key not in result]
+    if not missing and result["verdict"] not in VERDICT_TEXT:
+        missing = ["known verdict"]
+    if not missing:
+        checks = result["checks"] if isinstance(result["checks"], list) else [None]
+        missing = [f"checks[{i}].{key}" for i, check in enumerate(checks) for key in CHECK_KEYS
+                   if not isinstance(check, dict) or key not in check][:1]
     if missing:  # another JSON file given by mistake, or a report cut short
         raise TweetopsError(f"{path} is not a drift report written by `tweetops monitor` (it has no "
                             f"{missing[0]!r}); pass the monitor's drift.json.")
