@@ -164,3 +164,31 @@ def test_a_shard_that_predicted_nothing_fails_and_still_writes_every_row_flagged
     written = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert len(written) == 3 and written["label"].eq("").all()
     assert written["error"].str.contains("wrong number of fields").all()
+
+
+def _empty_parquet(path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"id": pa.array([], pa.int64()), "text": pa.array([], pa.string())}), path)
+
+
+@pytest.mark.parametrize("name, write", [
+    ("empty.jsonl", lambda path: path.write_bytes(b"")),
+    ("blank.jsonl", lambda path: path.write_bytes(b"\n  \n\n")),
+    ("empty.txt", lambda path: path.write_bytes(b"")),
+    ("empty.tsv", lambda path: path.write_bytes(b"")),
+    ("header.csv", lambda path: path.write_bytes(b"id,text\n")),
+    ("empty.parquet", _empty_parquet),
+])
+def test_an_input_without_rows_is_refused_before_the_model_loads(capsys, tmp_path, name, write):
+    """An empty export (every format but CSV answered exit 0 with an empty output, so an AWS Batch job that
+    predicted nothing "succeeded"): one sentence, exit 2, and the previous output byte for byte."""
+    source, out = tmp_path / name, tmp_path / "out.csv"
+    write(source)
+    out.write_bytes(b"id,text,label\n1,earlier,positive\n")
+    code, err = run_cli(capsys, "--input", str(source), "--output", str(out), "--model", str(tmp_path / "no-model"))
+    assert code == 2
+    assert err == (f"error: {source} holds no rows, so there is nothing to predict; give batch-predict a file with "
+                   "one tweet per row.")
+    assert out.read_bytes() == b"id,text,label\n1,earlier,positive\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "out.csv"])  # no temporary file left

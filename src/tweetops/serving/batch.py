@@ -198,7 +198,11 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
         if sample is not None:
             cells = [t for t, error in zip(sample.column(text_column), sample.errors) if not error and t is not None]
             refuse_a_number_column(cells, input_uri, text_column)
-        start, stop = shard.rows(reader.count())
+        total = reader.count()
+        if not total:  # a job that predicts nothing has failed (an empty export, most likely): AWS Batch must see it
+            raise TweetopsError(f"{input_uri} holds no rows, so there is nothing to predict; give batch-predict a "
+                                "file with one tweet per row.")
+        start, stop = shard.rows(total)
         predictor = predictor or load_predictor(model_dir)
         limit = Limits.from_environment().max_chars
         rows_out = flagged = 0
