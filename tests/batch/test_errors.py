@@ -181,8 +181,9 @@ def _empty_parquet(path):
     ("empty.parquet", _empty_parquet),
 ])
 def test_an_input_without_rows_is_refused_before_the_model_loads(capsys, tmp_path, name, write):
-    """An empty export (every format but CSV answered exit 0 with an empty output, so an AWS Batch job that
-    predicted nothing "succeeded"): one sentence, exit 2, and the previous output byte for byte."""
+    """An empty export (each of these answered exit 0 with an empty output, so an AWS Batch job that predicted
+    nothing "succeeded"; only a CSV without even a header exited 2): one sentence, exit 2, the previous output
+    byte for byte."""
     source, out = tmp_path / name, tmp_path / "out.csv"
     write(source)
     out.write_bytes(b"id,text,label\n1,earlier,positive\n")

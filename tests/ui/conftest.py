@@ -117,27 +117,22 @@ def browser():
         chromium.close()
 
 
-# Streamlit loads each kind of element's code when it is first drawn (Vite chunks). A chunk that fails to load
-# (seen in about one clean-clone CI run in four, never reproduced in place) leaves its element as "TypeError: Failed
-# to fetch dynamically imported module" for the page's life. Vite announces each such failure as a
-# `vite:preloadError` event before it throws: the page keeps them in window.__chunkErrors for the tests to see.
-RECORD_CHUNK_ERRORS = """
-window.__chunkErrors = [];
-window.addEventListener("vite:preloadError", (event) => window.__chunkErrors.push(String(event.payload)));
-"""
-
-
 def _page(browser, **options):
-    """A tab that prints each request it could not load, with Chromium's reason (pytest shows a failed test's
-    output), so a failure caused by the network names its request."""
+    """A tab that keeps (in `page.failures`) and prints each request it could not load, with Chromium's reason,
+    and each 5xx: pytest shows a failed test's output, and a recovered one can name them in its warning."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, **options)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
-    context.add_init_script(RECORD_CHUNK_ERRORS)
     page = context.new_page()
-    page.on("requestfailed", lambda request: request.failure != "net::ERR_ABORTED" and print(  # not the page's own
-        f"browser: {request.method} {request.url} failed: {request.failure}", flush=True))  # cancels (a reload)
-    page.on("response", lambda response: response.status >= 500 and print(
-        f"browser: {response.request.method} {response.url} answered {response.status}", flush=True))
+    page.failures = []
+
+    def failed(line: str) -> None:
+        page.failures.append(line)
+        print(f"browser: {line}", flush=True)
+
+    page.on("requestfailed", lambda request: request.failure != "net::ERR_ABORTED" and failed(  # not the page's own
+        f"{request.method} {request.url} failed: {request.failure}"))  # cancels (a reload)
+    page.on("response", lambda response: response.status >= 500 and failed(
+        f"{response.request.method} {response.url} answered {response.status}"))
     yield page
     context.close()
 
