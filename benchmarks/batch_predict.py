@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ONE_THREAD, ROOT, machine, median_run, resampled_tweets, run_measured, write_results
+from common import ONE_THREAD, ROOT, footer, machine, median_run, resampled_tweets, run_measured, write_results
 
 os.environ.update(ONE_THREAD)  # before numpy/scikit-learn load their thread pools in this process
 
@@ -62,8 +62,7 @@ def render(result: dict) -> str:
         f"| ratio to floor, whole command | {m['ratio_wall']:.3f} | >= {TARGET_RATIO} |",
         f"| ratio to floor, loop | {m['ratio_loop']:.3f} | >= {TARGET_RATIO} |",
         f"| batch-predict peak RSS | {m['peak_rss_mb']:,.0f} MB | < {TARGET_RSS_MB} MB |", "",
-        f"Median of {len(result['runs'])} run(s); {result['machine']['cpus']} CPUs; {result['machine']['when']}.",
-        f"Command: `{result['command']}`", ""])
+        *footer(result, len(result['runs']))])
 
 
 def main() -> None:

@@ -170,6 +170,12 @@ def machine() -> dict:
             "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
+def footer(result: dict, runs: int) -> list[str]:
+    """A results table's last lines: how many runs, on what machine, when, and the command that made it."""
+    return [f"Median of {runs} run(s); {result['machine']['cpus']} CPUs; {result['machine']['when']}.",
+            f"Command: `{result['command']}`", ""]
+
+
 def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
     """benchmarks/results/<name>.json and .md (each written to a temporary name, then renamed)."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,18 @@
-"""The current window: only the last window_hours of the history, newest first, at most max_rows."""
+"""The current window: only the last window_hours of the history, newest first, at most max_rows; of a file,
+its newest usable rows, read as a stream."""
 from __future__ import annotations
 
 import datetime
+import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tweetops.errors import TweetopsError
+from tweetops.monitoring import traffic
+from tweetops.monitoring.traffic import from_file, from_history
 from tweetops.serving.history import History, new_record
-from tweetops.monitoring.traffic import from_history
 
 
 def test_the_window_takes_the_newest_rows_of_the_last_hours(tmp_path):
@@ -21,3 +29,71 @@ def test_the_window_takes_the_newest_rows_of_the_last_hours(tmp_path):
     assert window.model_versions == {"v0": 3, "v1": 2}
     assert from_history(url, 4.5, 2, now=now).texts == ["text 0", "text 1"]
     assert len(from_history(url, None, 100).texts) == 10  # no window: what history ingestion reads
+
+
+def test_a_file_is_read_in_chunks_keeping_the_newest_usable_texts_and_counting_the_rest(tmp_path, monkeypatch):
+    """The file is read a chunk at a time (3 rows here, so every kind of row meets a chunk boundary); only the
+    newest max_rows usable texts are kept, and every other row is counted once, as what it is."""
+    monkeypatch.setattr(traffic, "CHUNK_ROWS", 3)
+    lines = []
+    for i in range(20):
+        # source_row: a name tweetops gives a column of its own; the window adds none, so it is the file's to use
+        lines.append(json.dumps({"id": i, "text": f"tweet number {i}", "source_row": i}))
+        if i % 4 == 1:
+            lines.append("{not json")  # unreadable
+        if i % 5 == 2:
+            lines.append(json.dumps({"id": i, "text": " \u200b"}))  # blank to the API: without text
+        if i % 7 == 3:
+            lines.append(json.dumps({"id": i}))  # no text at all
+    path = tmp_path / "traffic.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    window = from_file(str(path), 6)
+    assert window.texts == [f"tweet number {i}" for i in range(14, 20)]
+    assert (window.rows, window.skipped, window.unreadable, window.left_out) == (len(lines), 12, 5, 14)
+    assert window.accounting() == ("6 of 32 rows used: the newest; 14 older left out (more than max_rows), 5 "
+                                   "unreadable, 7 without text")
+
+
+def test_a_parquet_column_of_integer_ids_is_refused_as_numbers(tmp_path):
+    """Parquet keeps ids as integers, not the strings of a CSV; they are numbers all the same."""
+    path = tmp_path / "traffic.parquet"
+    pq.write_table(pa.table({"id": list(range(300)), "text": [f"tweet {i}" for i in range(300)]}), path)
+    with pytest.raises(TweetopsError) as refused:
+        from_file(str(path), 5000, text_column="id")
+    assert str(refused.value) == (f"{path}'s column 'id' holds numbers, not texts (300 of the 300 cells read); "
+                                  "pass --text-column naming the tweets' column.")
+    assert from_file(str(path), 5000).texts == [f"tweet {i}" for i in range(300)]
+
+
+@pytest.mark.parametrize("content, said", [(b"", "holds no data rows."),
+                                           (b"{bad\n[2\n", "is not readable as JSONL: every row failed")])
+def test_a_file_with_no_readable_row_is_one_sentence(tmp_path, content, said):
+    path = tmp_path / "traffic.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(TweetopsError, match=said):
+        from_file(str(path), 5000)
+
+
+def test_traffic_from_s3_and_http_is_downloaded_and_read_like_a_local_file(tmp_path, s3_server, s3_bucket,
+                                                                             http_folder, monkeypatch):
+    """Against a real S3 server (SeaweedFS) and a real HTTP server on 127.0.0.1: the object is written to a
+    scratch file as it arrives and read from there as a stream; nothing is left behind."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    folder, base = http_folder
+    lines = "".join(json.dumps({"text": f"tweet {i}"}) + "\n" for i in range(500)) + "{bad\n"
+    (folder / "traffic.jsonl").write_text(lines)
+    s3_server.client().put_object(Bucket=s3_bucket, Key="exports/traffic.jsonl", Body=lines.encode())
+    for uri in (f"s3://{s3_bucket}/exports/traffic.jsonl", base + "traffic.jsonl"):
+        window = from_file(uri, 300)
+        assert (window.texts, window.source) == ([f"tweet {i}" for i in range(200, 500)], uri)
+        assert window.accounting() == ("300 of 501 rows used: the newest; 200 older left out (more than max_rows), 1 "
+                                       "unreadable, 0 without text")
+    with pytest.raises(TweetopsError, match=f"cannot download {base}missing.jsonl: the server answered HTTP 404."):
+        from_file(base + "missing.jsonl", 300)
+    with pytest.raises(TweetopsError, match=f"S3 refused s3://{s3_bucket}/missing.jsonl"):
+        from_file(f"s3://{s3_bucket}/missing.jsonl", 300)
+    assert list((tmp_path / "tmp").iterdir()) == []

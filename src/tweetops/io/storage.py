@@ -82,15 +82,7 @@ def read_bytes(uri: str, *, root: Path | None = None, endpoint_url: str | None =
             raise TweetopsError(f"data source {path} cannot be read ({exc.strerror or type(exc).__name__}); "
                                 "check the path or pass --source.")
     if scheme in ("https", "http"):
-        import requests
-
-        try:
-            response = requests.get(uri, timeout=timeout)
-        except requests.RequestException as exc:
-            raise TweetopsError(f"cannot download {uri} ({type(exc).__name__}); check the URL and network.")
-        if response.status_code != 200:
-            raise TweetopsError(f"cannot download {uri}: the server answered HTTP {response.status_code}.")
-        return response.content
+        return _http_get(uri, timeout).content
     bucket, key = split_s3(uri)
     try:
         body = s3_client(endpoint_url, timeout).get_object(Bucket=bucket, Key=key)["Body"]
@@ -114,6 +106,45 @@ def write_bytes(uri: str, data: bytes, *, root: Path | None = None, endpoint_url
         s3_client(endpoint_url, timeout).put_object(Bucket=bucket, Key=key, Body=data)
     except Exception as exc:
         raise _s3_error(uri, exc) from exc
+
+
+def _http_get(uri: str, timeout: float, stream: bool = False):
+    """The 200 response to GET `uri`, or a TweetopsError that says why there is none."""
+    import requests
+
+    try:
+        response = requests.get(uri, timeout=timeout, stream=stream)
+    except requests.RequestException as exc:
+        raise TweetopsError(f"cannot download {uri} ({type(exc).__name__}); check the URL and network.")
+    if response.status_code != 200:
+        response.close()
+        raise TweetopsError(f"cannot download {uri}: the server answered HTTP {response.status_code}.")
+    return response
+
+
+def local_input(uri: str, scratch: Path, role: str, *, root: Path | None = None, endpoint_url: str | None = None,
+                timeout: float = 30.0) -> Path:
+    """A local file of `uri`'s content, to read as a stream: the file itself, or a download into `scratch`
+    (written as it arrives, never held in memory). `role` names it in the sentence when it is not there."""
+    scheme = scheme_of(uri)
+    if scheme in ("local", "file"):
+        path = local_path(uri, root)
+        if not path.is_file():
+            raise TweetopsError(f"{role} {path} does not exist or is not a file; check --input.")
+        return path
+    path = scratch / "input"
+    if scheme == "s3":
+        download_file(uri, path, endpoint_url=endpoint_url, timeout=timeout)
+        return path
+    import requests
+
+    with _http_get(uri, timeout, stream=True) as response, open(path, "wb") as handle:
+        try:
+            for block in response.iter_content(1 << 20):
+                handle.write(block)
+        except requests.RequestException as exc:
+            raise TweetopsError(f"cannot download {uri} ({type(exc).__name__}); check the URL and network.")
+    return path
 
 
 def download_file(uri: str, path: Path, *, endpoint_url: str | None = None, timeout: float = 30.0) -> None:

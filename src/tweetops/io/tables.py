@@ -121,6 +121,12 @@ def _surrogates_replaced(value) -> tuple[object, str | None]:
     return value, None
 
 
+def _failures(errors: list[str | None]) -> tuple[int, str | None]:
+    """How many rows failed, and the first one's error."""
+    failed = [error for error in errors if error]
+    return len(failed), next(iter(failed), None)
+
+
 class Reader:
     """A table's rows, streamed. Subclasses yield (line, record, error) from `_records`."""
 
@@ -155,6 +161,14 @@ class Reader:
     def _records(self):
         raise NotImplementedError
 
+    def refuse_unreadable(self, rows: int, failed: int, first_error: str | None) -> None:
+        """One sentence for a table of no data rows, or whose `rows` all `failed` (the first with `first_error`)."""
+        if not rows:
+            raise TweetopsError(f"{self.name} holds no data rows.")
+        if failed == rows:
+            raise TweetopsError(f"{self.name} is not readable as {self.format.upper()}: every row failed "
+                                f"({first_error}).")
+
     def count(self) -> int:
         return sum(1 for _ in self._records())
 
@@ -182,11 +196,7 @@ class Reader:
             records.append(record)
             rows.append(line)
             errors.append(error)
-        if not records:
-            raise TweetopsError(f"{self.name} holds no data rows.")
-        if all(errors):
-            raise TweetopsError(f"{self.name} is not readable as {self.format.upper()}: every row failed "
-                                f"({errors[0]}).")
+        self.refuse_unreadable(len(records), *_failures(errors))
         frame = pd.DataFrame.from_records(records, columns=self.columns)
         return _with_row_columns(frame, rows, errors, self.name)
 
@@ -539,8 +549,7 @@ class ParquetReader(Reader):
         # Each batch on its own: one may hold a binary column read as text, the next the same column left as bytes.
         frames = [batch.to_pandas() for batch in batches] or [self.schema.empty_table().to_pandas()]
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        if frame.empty:
-            raise TweetopsError(f"{self.name} holds no data rows.")
+        self.refuse_unreadable(len(frame), *_failures(errors))
         return _with_row_columns(frame, range(1, len(frame) + 1), errors, self.name)
 
 

@@ -146,19 +146,6 @@ def _check_not_input(input_uri: str, output: str) -> None:
 
 
 @contextlib.contextmanager
-def _local_input(uri: str, scratch: Path):
-    if storage.scheme_of(uri) == "s3":
-        path = scratch / "input"
-        storage.download_file(uri, path)
-        yield path
-        return
-    path = storage.local_path(uri)
-    if not path.is_file():
-        raise TweetopsError(f"the input {path} does not exist or is not a file; check --input.")
-    yield path
-
-
-@contextlib.contextmanager
 def _local_output(uri: str, scratch: Path):
     """A local path to write; it becomes `uri` only if the block succeeds (rename, or one S3 upload)."""
     if storage.scheme_of(uri) == "s3":
@@ -189,8 +176,8 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
     shard = shard or shard_from_env()
     target, out_fmt = output_target(output_uri, fmt, shard)
     _check_not_input(input_uri, target)
-    with scratch_folder(SCRATCH_PREFIX) as scratch, _local_output(target, scratch) as out_path, \
-            _local_input(input_uri, scratch) as path:
+    with scratch_folder(SCRATCH_PREFIX) as scratch, _local_output(target, scratch) as out_path:
+        path = storage.local_input(input_uri, scratch, "the input")
         fmt = detect_format(input_uri, source=path)
         reader = open_table(path, fmt, input_uri)
         reader.require(text_column)
