@@ -100,7 +100,7 @@ def _classify(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, li
             texts, progress=lambda done, total: bar.progress(done / total, text=f"{done:,} of {total:,} texts"))
     except ApiError as exc:
         bar.empty()
-        st.error(f"Row {rows[exc.index]}: {exc}" if exc.index is not None else str(exc))
+        st.error("\n\n".join(f"Row {rows[e.index]}: {e}" if e.index is not None else str(e) for e in exc.each()))
         return None, blank
     bar.empty()
     return results_table(frame, rows, result.predictions, result.model_version), blank

@@ -24,12 +24,17 @@ HISTORY_PAGE = 1000  # GET /predictions answers at most 1,000 records a page
 class ApiError(Exception):
     """Something the person using the UI can act on, as one sentence.
 
-    `index` is set when the API refused one text of a batch: its position in the texts sent.
+    `index` is set when the API refused a text of a batch: its position in the texts sent; `others` are the
+    request's other refusals (the API names every bad text of a batch, in order).
     """
 
     def __init__(self, message: str, index: int | None = None):
         super().__init__(message)
         self.index = index
+        self.others: list[ApiError] = []
+
+    def each(self) -> list["ApiError"]:
+        return [self, *self.others]
 
 
 @dataclass
@@ -100,7 +105,9 @@ class Client:
         """FastAPI's error bodies: {"detail": "sentence"}, or for a 422 {"detail": [{"loc", "msg", "type"}, ...]}."""
         detail = body.get("detail") if isinstance(body, dict) else None
         if isinstance(detail, list) and detail and isinstance(detail[0], dict) and detail[0].get("msg"):
-            return _invalid(detail[0])  # the first thing to fix
+            first, *others = [_invalid(item) for item in detail if isinstance(item, dict) and item.get("msg")]
+            first.others = others
+            return first
         detail = detail if isinstance(detail, str) else None
         if status == 401:
             return ApiError(f"The API refused the request: {detail or 'an API key is required.'} "
@@ -145,8 +152,9 @@ class Client:
             try:
                 body = self._call("POST", "/predict/batch", json={"texts": chunk})
             except ApiError as exc:
-                if exc.index is not None:  # the API counts from the chunk's first text
-                    exc.index += start
+                for refusal in exc.each():
+                    if refusal.index is not None:  # the API counts from the chunk's first text
+                        refusal.index += start
                 raise
             predictions.extend(body["predictions"])
             version = body["model_version"]

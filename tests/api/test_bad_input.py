@@ -65,6 +65,20 @@ def test_batch_rejects_bad_texts_with_422_and_a_clear_message(client, payload, l
     assert (response.status_code, response.json()) == (422, invalid(loc, message))
 
 
+def test_every_bad_text_of_a_batch_is_named_in_one_422(client):
+    """Each bad text with its index, in order, so a client fixes them all at once (only the first was named)."""
+    response = client.post("/predict/batch", json={"texts": ["ok", "", 3, "y" * 1001, "fine", "a\u0000"]})
+    assert (response.status_code, response.json()) == (422, {"detail": [
+        {"loc": [*TEXTS, 1], "msg": f"texts[1]: {EMPTY}", "type": "value_error"},
+        {"loc": [*TEXTS, 2], "msg": "texts[2]: text must be a string, got int.", "type": "value_error"},
+        {"loc": [*TEXTS, 3], "msg": "texts[3]: text has 1,001 characters; the limit is 1,000.", "type": "value_error"},
+        {"loc": [*TEXTS, 5], "msg": "texts[5]: text has a NUL character (U+0000) at character 1; remove it.",
+         "type": "value_error"}]})
+    many = client.post("/predict/batch", json={"texts": [" "] * 1000}).json()["detail"]
+    assert [item["loc"] for item in many] == [[*TEXTS, i] for i in range(100)] + [TEXTS]
+    assert many[-1]["msg"] == "and 900 more bad items in texts; only the first 100 are listed."
+
+
 def test_a_batch_without_texts_is_422_saying_it_is_required(client):
     response = client.post("/predict/batch", json={})
     assert (response.status_code, response.json()) == (422, invalid(TEXTS, "texts is required.", "missing"))

@@ -123,7 +123,7 @@ def test_an_unwritable_accept_type_is_406(client, texts):
     ("application/jsonlines", b'"ok"\n\n"fine"\n', [], f"line 2 is blank; {BLANK_FIX}"),
     ("text/csv", b"ok\n   \nfine\n", [], f"line 2 is blank; {BLANK_FIX}"),
     ("text/csv", b"ok\r\nfine\r\n\r\n", [], f"line 3 is blank; {BLANK_FIX}"),
-    ("text/csv", b"\n\n", [], f"line 1 is blank; {BLANK_FIX}"),
+    ("text/csv", b"\n", [], f"line 1 is blank; {BLANK_FIX}"),
     ("text/csv", b"", [], "the body is empty; send at least one text."),
     ("text/csv", b"fine\n\xff\xfe\n", [], "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
     ("text/csv", b"fine\n\x00\x01", [], "the body looks binary, not CSV text; send UTF-8 text, one text per record."),
@@ -193,3 +193,34 @@ def test_a_body_holds_as_many_texts_as_fit_in_its_size_limit(client, service, tw
     assert [line.split(",")[0] for line in response.text.splitlines()] == expected
     too_big = client.post("/invocations", content=body * 10, headers={"content-type": "text/csv"})
     assert too_big.status_code == 413
+
+
+@pytest.mark.parametrize("content_type, body, problems", [
+    ("application/json", b'{"instances": ["ok", {"body": 1}, " ", "fine", 7]}', [
+        (["instances", 1], 'instances[1]: an object instance needs a "text" field.'),
+        (["instances", 2], "instances[2]: text is empty; send the tweet's words."),
+        (["instances", 4], "instances[4]: text must be a string, got int.")]),
+    ("application/jsonlines", b'"ok"\nnot json\n""\n{"id": 1}\n"fine"\n', [
+        ([], 'line 2 is not valid JSON; send one string or {"text": ...} a line.'),
+        ([], "line 3: text is empty; send the tweet's words."),
+        ([], 'line 4: an object instance needs a "text" field.')]),
+    ("text/csv", b"\n\nok\n" + "x".encode() * 1001 + b"\n", [
+        ([], f"line 1 is blank; {BLANK_FIX}"), ([], f"line 2 is blank; {BLANK_FIX}"),
+        ([], "line 4: text has 1,001 characters; the limit is 1,000.")]),
+])
+def test_every_bad_instance_is_named_in_one_422_in_body_order(client, content_type, body, problems):
+    """A batch transform record set with three bad records took three failed jobs to find them: the first was
+    the only one named."""
+    response = client.post("/invocations", content=body, headers={"content-type": content_type})
+    assert (response.status_code, response.json()) == (
+        422, {"detail": [{"loc": ["body", *loc], "msg": msg, "type": "value_error"} for loc, msg in problems]})
+
+
+def test_a_body_of_many_bad_records_lists_the_first_hundred_then_how_many_more(client):
+    response = client.post("/invocations", content=b"ok\n" + b"\n" * 150 + b"fine\n",
+                           headers={"content-type": "text/csv"})
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and len(detail) == 101
+    assert [item["msg"] for item in detail[:100]] == [f"line {n} is blank; {BLANK_FIX}" for n in range(2, 102)]
+    assert detail[100] == {"loc": ["body"], "msg": "and 50 more bad items in the body; only the first 100 are listed.",
+                           "type": "value_error"}

@@ -258,11 +258,15 @@ def test_bad_input_gets_a_readable_message_in_the_page(page, ui_url, tweets, tmp
     sample = tweets.head(1200).copy()
     sample.loc[7, "text"] = ""  # not sent: the API's index of each later text is one less than its row's
     sample.loc[1099, "text"] = "z" * 1001  # in the second request of 1,000 texts
+    sample.loc[1149, "text"] = "a\0b"  # and another in it: both are named, each on its line
     sample.to_csv(tmp_path / "long.csv", index=False)
     classify_all = page.get_by_role("button", name="Classify 1,200 rows")
     upload(page, tmp_path / "long.csv", shows=classify_all)
     classify_all.click()
-    expect(alert(page, "Row 1100: Text has 1,001 characters; the limit is 1,000.")).to_be_visible()
+    refused = alert(page, "Row 1100: Text has 1,001 characters; the limit is 1,000.")
+    expect(refused.locator("p")).to_have_text([
+        "Row 1100: Text has 1,001 characters; the limit is 1,000.",
+        "Row 1150: Text has a NUL character (U+0000) at character 1; remove it."])
     settle(page)
     tweets[["id", "rating"]].head(30).to_csv(tmp_path / "scores.csv", index=False)
     no_text = "scores.csv has no text column (its columns: id, rating); add a column holding the tweets."

@@ -61,6 +61,16 @@ def test_a_bad_text_in_a_later_chunk_is_named_by_its_position_in_the_whole_list(
     assert str(caught.value) == "Text has 1,001 characters; the limit is 1,000."
 
 
+def test_every_bad_text_of_the_refused_chunk_is_named_by_its_position(api, texts):
+    batch = texts[:1500]
+    batch[1234], batch[1300] = "x" * 1001, "a\0b"
+    with pytest.raises(ApiError) as caught:
+        api.predict_batch(batch)
+    assert [(e.index, str(e)) for e in caught.value.each()] == [
+        (1234, "Text has 1,001 characters; the limit is 1,000."),
+        (1300, "Text has a NUL character (U+0000) at character 1; remove it.")]
+
+
 def test_a_text_over_the_limit_gets_the_apis_sentence(api):
     with pytest.raises(ApiError, match="^Text has 1,001 characters; the limit is 1,000.$"):
         api.predict("y" * 1001)

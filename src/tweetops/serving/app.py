@@ -50,30 +50,27 @@ def problem(status: int, detail: str | list[dict], headers: dict | None = None) 
     return JSON({"detail": detail}, status_code=status, headers=headers)
 
 
-def _invalid(error: dict) -> dict:
-    """A pydantic error as FastAPI's item, its msg a sentence: tweetops' own (it names the field), else pydantic's
-    after the field's name."""
+def _invalid(error: dict) -> list[dict]:
+    """A pydantic error as FastAPI's items, each msg a sentence: tweetops' own (they name the field, and a batch's
+    every bad text), else pydantic's after the field's name."""
     cause = error.get("ctx", {}).get("error")
-    loc = [*error["loc"], *getattr(cause, "loc", ())]  # a batch's bad text: its index too
+    if isinstance(cause, InputError):  # a batch's bad text: its index too
+        return [{"loc": [*error["loc"], *p.loc], "msg": str(p), "type": error["type"]} for p in cause.each()]
     where = ".".join(str(part) for part in error["loc"] if part != "body")
-    if isinstance(cause, InputError):
-        message = str(cause)
-    elif error["type"] == "missing":
-        message = f"{where} is required."
-    else:
-        message = f"{where}: {error['msg'].removeprefix('Value error, ')}"
-    return {"loc": loc, "msg": message, "type": error["type"]}
+    message = f"{where} is required." if error["type"] == "missing" else \
+        f"{where}: {error['msg'].removeprefix('Value error, ')}"
+    return [{"loc": list(error["loc"]), "msg": message, "type": error["type"]}]
 
 
 async def validation_error(_request: Request, exc: RequestValidationError) -> JSON:
-    return problem(422, [_invalid(e) for e in exc.errors()])
+    return problem(422, [item for e in exc.errors() for item in _invalid(e)])
 
 
 async def tweetops_error(_request: Request, exc: TweetopsError) -> JSON:
     if isinstance(exc, bodies.UnsupportedMediaType):
         return problem(415, str(exc))
     if isinstance(exc, InputError):
-        return problem(422, [{"loc": ["body", *exc.loc], "msg": str(exc), "type": exc.kind}])
+        return problem(422, [{"loc": ["body", *p.loc], "msg": str(p), "type": p.kind} for p in exc.each()])
     if isinstance(exc, HistoryUnavailable):
         return problem(503, str(exc))
     log.error("request failed: %s", exc)

@@ -28,6 +28,7 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 # Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 MAX_BATCH = 1000  # texts per /predict/batch request, and per model call (/invocations' bodies are bounded by size)
+MAX_PROBLEMS = 100  # bad items one 422 lists, then how many more
 
 
 class InputError(TweetopsError, ValueError):
@@ -38,6 +39,31 @@ class InputError(TweetopsError, ValueError):
     def __init__(self, message: str, loc: tuple[int | str, ...] = (), kind: str = "value_error"):
         super().__init__(message)
         self.loc, self.kind = loc, kind
+
+    def each(self) -> list["InputError"]:
+        """The problems this error reports, one 422 item each."""
+        return [self]
+
+    def located(self, where: tuple | None) -> "InputError":
+        """The same problems inside `where`, the list's place in the request (None: no place, as each sentence
+        names its own, a body's line)."""
+        return InputErrors([InputError(str(p), () if where is None else (*where, *p.loc), p.kind)
+                            for p in self.each()])
+
+
+class InputErrors(InputError):
+    """Every bad item of a batch (each an InputError), so a client fixes them in one go; it reads as the first."""
+
+    def __init__(self, problems: list[InputError]):
+        super().__init__(str(problems[0]), problems[0].loc, problems[0].kind)
+        self.problems = problems
+
+    def each(self) -> list[InputError]:
+        return self.problems
+
+
+class NamedInputError(InputError):
+    """An item's problem whose sentence already says where the item is (a request body's line)."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +109,11 @@ def refuse_a_number_column(cells: list, where: str, column: str) -> None:
                             f"{len(cells):,} cells read); pass --text-column naming the tweets' column.")
 
 
-def validate_batch(texts, limits: Limits, name: str = "texts", item=None) -> list[str]:
-    """The texts themselves, or an InputError naming the first bad one by where the request has it: `name` is
-    what the request calls the list, `item(i)` its i-th text (default name[i])."""
+def validate_batch(texts, limits: Limits, name: str = "texts", item=None, text_of=None) -> list[str]:
+    """The texts, or InputErrors naming every bad one by where the request has it: `name` is what the request
+    calls the list, `item(i)` its i-th text (default name[i]). `text_of(value)` gives an item's text (default:
+    the item is its text) or an InputError, returned rather than raised (a body may hold a million), which
+    `item(i)` names unless it is a NamedInputError."""
     item = item or (lambda i: f"{name}[{i}]")
     if not isinstance(texts, list):
         raise InputError(f"{name} must be a list of strings, got {type(texts).__name__}.")
@@ -94,12 +122,26 @@ def validate_batch(texts, limits: Limits, name: str = "texts", item=None) -> lis
     if limits.max_batch is not None and len(texts) > limits.max_batch:
         raise InputError(f"{name} has {len(texts):,} items; the limit is {limits.max_batch:,} per request, "
                          "so split it.")
-    for i, text in enumerate(texts):
-        try:
-            validate_text(text, limits.max_chars)
-        except InputError as exc:
-            raise InputError(f"{item(i)}: {exc}", loc=(i,)) from None
-    return texts
+    valid, problems, more = [], [], 0
+    for i, value in enumerate(texts):
+        problem = text = text_of(value) if text_of else value
+        if not isinstance(problem, InputError):
+            try:
+                valid.append(validate_text(text, limits.max_chars))
+                continue
+            except InputError as exc:
+                problem = exc
+        if len(problems) == MAX_PROBLEMS:  # counted only
+            more += 1
+        else:
+            problems.append(problem if isinstance(problem, NamedInputError) else
+                            InputError(f"{item(i)}: {problem}", loc=(i,)))
+    if more:
+        problems.append(InputError(f"and {more:,} more bad item{'s' * (more > 1)} in {name}; only the first "
+                                   f"{MAX_PROBLEMS} are listed."))
+    if problems:
+        raise InputErrors(problems)
+    return valid
 
 
 @dataclass(frozen=True)

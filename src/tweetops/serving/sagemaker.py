@@ -18,7 +18,7 @@ import dataclasses
 from tweetops.errors import TweetopsError
 from tweetops.io.tables import BLANK_LINE, at_line, open_table
 from tweetops.serving import bodies
-from tweetops.serving.inference import InputError, Limits, validate_batch
+from tweetops.serving.inference import MAX_PROBLEMS, InputError, Limits, NamedInputError, validate_batch
 from tweetops.serving.schemas import Predictions, text_schema
 from tweetops.settings import environment
 
@@ -30,17 +30,21 @@ LINE_BODIES = {JSONLINES: ("jsonl", "send one string or {\"text\": ...} a line."
                CSV: ("csv", "send UTF-8 text, one text per record.")}
 
 
+# A bad record past the first MAX_PROBLEMS: validate_batch counts it, so one object stands for them all.
+UNLISTED = NamedInputError("a bad record past the first ones listed")
+
+
 def media_type(header: str | None) -> str:
     """The bare media type of a Content-Type or Accept value ('' when absent), JSON lines' aliases as one."""
     value = bodies.media_type(header)
     return ALIASES.get(value, value)
 
 
-def _instance_text(instance, i: int, where: tuple):
+def _instance_text(instance):
+    """A JSON instance's text (the instance itself, or an object's "text" field), or the InputError saying why it
+    has none."""
     if isinstance(instance, dict):
-        if "text" not in instance:
-            raise InputError(f"instances[{i}]: an object instance needs a \"text\" field.", loc=(*where, i))
-        return instance["text"]
+        return instance["text"] if "text" in instance else InputError("an object instance needs a \"text\" field.")
     return instance
 
 
@@ -57,24 +61,30 @@ def _json_instances(body: bytes) -> tuple[list, tuple]:
 
 
 def _table_instances(body: bytes, fmt: str, hint: str) -> tuple[list, list[int]]:
-    """The texts of a JSON lines or CSV body, through the same readers as files, and the line each starts on; a
-    bad line is an InputError."""
+    """The records of a JSON lines or CSV body, through the same readers as files, and the line each starts on: a
+    record is its text, or a NamedInputError when the line could not be read as one (for validate_batch)."""
     try:
         reader = open_table(body, fmt, "the body", columns=["text"], header=False, blank_rows=True)
         chunks = list(reader.chunks(size=1 << 30))
     except TweetopsError as exc:  # what is wrong with the whole body; then what to send instead
         raise InputError(f"{str(exc).split('; ')[0]}; {hint}") from None
-    instances, lines = [], []
+    records, lines, bad = [], [], 0
     for chunk in chunks:
         for row, error, record in zip(chunk.rows, chunk.errors, chunk.native):
-            if error:
-                fix = "every line is a record, so remove it or put a text on it." if error == BLANK_LINE else hint
-                raise InputError(f"{at_line(error, row)}; {fix}")
-            if "text" not in record:
-                raise InputError(f"line {row}: an object instance needs a \"text\" field.")
-            instances.append(record["text"])
+            if error or "text" not in record:
+                bad += 1
+                if bad > MAX_PROBLEMS:  # past what a 422 lists: counted, not spelled out
+                    problem = UNLISTED
+                elif error:
+                    fix = "every line is a record, so remove it or put a text on it." if error == BLANK_LINE else hint
+                    problem = NamedInputError(f"{at_line(error, row)}; {fix}")
+                else:
+                    problem = NamedInputError(f"line {row}: an object instance needs a \"text\" field.")
+                records.append(problem)
+            else:
+                records.append(record["text"])
             lines.append(row)
-    return instances, lines
+    return records, lines
 
 
 def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> list[str]:
@@ -83,17 +93,16 @@ def parse_invocation(body: bytes, content_type: str | None, limits: Limits) -> l
     where = None  # where the texts are in a JSON body; a line-based body's errors name the line instead
     if kind == JSON:
         instances, where = _json_instances(body)
-        texts = [_instance_text(instance, i, where) for i, instance in enumerate(instances)]
-        name, item = "instances", None
+        name, item, text_of = "instances", None, _instance_text
     elif kind in LINE_BODIES:
-        texts, lines = _table_instances(body, *LINE_BODIES[kind])
-        name, item = "the body", lambda i: f"line {lines[i]}"
+        instances, lines = _table_instances(body, *LINE_BODIES[kind])
+        name, item, text_of = "the body", lambda i: f"line {lines[i]}", None
     else:
         raise bodies.unsupported(kind, CONTENT_TYPES)
     try:
-        return validate_batch(texts, dataclasses.replace(limits, max_batch=None), name, item)
+        return validate_batch(instances, dataclasses.replace(limits, max_batch=None), name, item, text_of)
     except InputError as exc:
-        raise InputError(str(exc), loc=() if where is None else (*where, *exc.loc)) from None
+        raise exc.located(where) from None
 
 
 def request_body(limits: Limits) -> dict:
