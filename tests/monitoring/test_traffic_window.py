@@ -75,8 +75,8 @@ def test_a_file_with_no_readable_row_is_one_sentence(tmp_path, content, said):
         from_file(str(path), 5000)
 
 
-def test_traffic_from_s3_and_http_is_downloaded_and_read_like_a_local_file(tmp_path, s3_server, s3_bucket,
-                                                                             http_folder, monkeypatch):
+def test_traffic_from_s3_and_http_is_downloaded_and_read_like_a_local_file(
+        tmp_path, s3_server, s3_bucket, http_folder, monkeypatch):
     """Against a real S3 server (SeaweedFS) and a real HTTP server on 127.0.0.1: the object is written to a
     scratch file as it arrives and read from there as a stream; nothing is left behind."""
     for name, value in s3_server.env().items():
