@@ -127,6 +127,7 @@ def test_an_unwritable_accept_type_is_406(client, texts):
     ("text/csv", b"", [], "the body is empty; send at least one text."),
     ("text/csv", b"fine\n\xff\xfe\n", [], "line 2 is not valid UTF-8; send UTF-8 text, one text per record."),
     ("text/csv", b"fine\n\x00\x01", [], "the body looks binary, not CSV text; send UTF-8 text, one text per record."),
+    ("text/csv", b"a\x00b\n", [], "line 1: text has a NUL character (U+0000) at character 1; remove it."),
 ])
 def test_bad_invocations_are_422_with_a_clear_message(client, content_type, body, loc, message):
     response = client.post("/invocations", content=body, headers={"content-type": content_type})

@@ -96,6 +96,10 @@ def test_a_nul_in_text_is_its_rows_problem_not_the_files(tmp_path):
                       ("jsonl", b'{"text": "nul \\u0000 here"}\n{"text": "fine"}\n')]:
         chunk = next(open_table(data, fmt, f"t.{fmt}").chunks(5))
         assert chunk.column("text") == ["nul \x00 here", "fine"] and chunk.errors == [None, None], fmt
+    # However short the file: one NUL in a one-line text made it "binary" (1 odd character in 4 was over 10%)
+    for fmt, data in [("csv", b"a\x00b\n"), ("txt", b"a\x00b\n"), ("jsonl", b'"a\x00b"\n')]:
+        chunk = next(open_table(data, fmt, f"t.{fmt}", header=False, columns=["text"]).chunks(5))
+        assert len(chunk) == 1, fmt
 
 
 def test_whole_file_errors_are_one_sentence(tmp_path):

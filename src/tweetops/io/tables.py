@@ -142,13 +142,15 @@ class Reader:
 
     def _check_text(self) -> None:
         """Refuse a binary file (compressed, an image, UTF-16): a NUL in its first 4 KiB, among many bytes no
-        text holds. A stray NUL or bad byte in text is its row's problem: that row is flagged, the file read."""
+        text holds. A stray NUL or bad byte in text is its row's problem: that row is flagged, the file read,
+        however short the file (one NUL in a one-line body was "looks binary")."""
         with self._open() as handle:
             sample = handle.read(4096)
         if b"\x00" not in sample:
             return
         text = codecs.getincrementaldecoder("utf-8")("replace").decode(sample)  # a character cut at the end is fine
-        if len(_ODD.findall(text)) * 10 > len(text):
+        odd = len(_ODD.findall(text))
+        if odd > 1 and odd * 10 > len(text):
             raise TweetopsError(f"{self.name} looks binary, not {self.format.upper()} text; check the file and its "
                                 "format.")
 
