@@ -2,6 +2,7 @@
 never while it lives. Real commands in real processes (the umask and the locks are per process)."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -57,3 +58,36 @@ def test_a_temporary_file_is_removed_once_its_writer_is_dead_never_while_it_live
     assert sorted(p.name for p in tmp_path.iterdir()) == [temporary.name, "record.json"]
     subprocess.run([sys.executable, "-c", WRITE, str(target), "second"], check=True, timeout=120)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json"] and target.read_text() == "second"
+
+
+SCRATCH = ("import sys; from tweetops.io.files import scratch_folder\n"
+           "with scratch_folder('tweetops-download-') as folder:\n"
+           "    print(folder.name, flush=True)\n"
+           "    sys.stdin.read()\n")
+
+
+def test_only_what_tweetops_made_is_taken_for_a_leftover(tmp_path):
+    """A killed process's scratch folder is removed by the next one; a user's own file or folder whose name only
+    starts the same (TMPDIR/tweetops-download-exports, an old one) is theirs (it was removed too, with the traffic
+    file in it that `monitor --input` was given)."""
+    env = {"TMPDIR": str(tmp_path)}
+    mine = [tmp_path / "tweetops-download-exports", tmp_path / "tweetops-download-2026.csv",
+            tmp_path / ".record.json.backup.tmp"]
+    mine[0].mkdir()
+    (mine[0] / "monday.csv").write_text("text\nhello\n")
+    for path in mine[1:]:
+        path.write_text("text\nhello\n")
+    for path in mine:
+        os.utime(path, (0, 0))  # older than any process: only the name can tell them apart
+    holder = subprocess.Popen([sys.executable, "-c", SCRATCH], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, **env})
+    left = tmp_path / holder.stdout.readline().strip()
+    holder.send_signal(signal.SIGKILL)
+    assert holder.wait(timeout=60) == -signal.SIGKILL and left.is_dir()
+    os.utime(left, (0, 0))
+    again = subprocess.run([sys.executable, "-c", SCRATCH], input="", capture_output=True, text=True, timeout=120,
+                           env={**os.environ, **env})
+    assert again.returncode == 0, again.stderr
+    subprocess.run([sys.executable, "-c", WRITE, str(tmp_path / "record.json"), "first"], check=True, timeout=120)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in mine] + ["record.json"])
+    assert (mine[0] / "monday.csv").read_text() == "text\nhello\n"

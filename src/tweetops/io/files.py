@@ -26,6 +26,9 @@ from tweetops.errors import TweetopsError
 
 # Leftovers younger than this process are never removed: their maker may not have taken its lock yet.
 _STARTED = time.time()
+# The random part of every name made here (secrets.token_hex(4)), as a glob: what matches no more than the
+# prefix (a user's own "tweetops-download-notes" in TMPDIR) is never taken for a leftover.
+TOKEN_GLOB = "[0-9a-f]" * 8
 
 
 def _lock(fd: int) -> bool:
@@ -82,7 +85,7 @@ def atomic_path(path: str | Path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}."
-    remove_abandoned(path.parent, f"{glob.escape(prefix)}*.tmp")
+    remove_abandoned(path.parent, f"{glob.escape(prefix)}{TOKEN_GLOB}.tmp")
     tmp, fd = _new_file(path.parent, prefix, ".tmp")
     try:
         yield tmp
@@ -99,7 +102,7 @@ def locked_folder(parent: str | Path, prefix: str):
     happens; the folders killed processes left under the same prefix are removed first."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(parent, f"{glob.escape(prefix)}*")
+    remove_abandoned(parent, f"{glob.escape(prefix)}{TOKEN_GLOB}")
     while True:
         folder = parent / f"{prefix}{secrets.token_hex(4)}"
         try:

@@ -33,7 +33,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from tweetops.errors import TweetopsError
-from tweetops.io.files import remove_abandoned, scratch_folder
+from tweetops.io.files import TOKEN_GLOB, remove_abandoned, scratch_folder
 from tweetops.model.bundle import verify_bundle
 from tweetops.serving.app import create_app
 from tweetops.serving.history import database_url, ensure_schema, make_engine
@@ -294,7 +294,7 @@ def serve(settings: ServeSettings) -> int:
         return Supervisor(settings, sockets, choice).run()
     # /metrics sums over the workers through a folder they share; the folders of killed supervisors go first
     # (pid-named for the reader; the lock, not the pid, says whether its maker lives: in a container it is 1).
-    remove_abandoned(Path(tempfile.gettempdir()), f"{METRICS_PREFIX}*")
+    remove_abandoned(Path(tempfile.gettempdir()), f"{METRICS_PREFIX}*-{TOKEN_GLOB}")
     with scratch_folder(f"{METRICS_PREFIX}{os.getpid()}-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         return Supervisor(settings, sockets, choice).run()
