@@ -104,10 +104,11 @@ class Client:
     def _problem(self, status: int, body) -> ApiError:
         """FastAPI's error bodies: {"detail": "sentence"}, or for a 422 {"detail": [{"loc", "msg", "type"}, ...]}."""
         detail = body.get("detail") if isinstance(body, dict) else None
-        if isinstance(detail, list) and detail and isinstance(detail[0], dict) and detail[0].get("msg"):
-            first, *others = [_invalid(item) for item in detail if isinstance(item, dict) and item.get("msg")]
-            first.others = others
-            return first
+        refusals = [_invalid(item) for item in detail if isinstance(item, dict) and item.get("msg")] \
+            if isinstance(detail, list) else []
+        if refusals:
+            refusals[0].others = refusals[1:]
+            return refusals[0]
         detail = detail if isinstance(detail, str) else None
         if status == 401:
             return ApiError(f"The API refused the request: {detail or 'an API key is required.'} "
@@ -187,8 +188,9 @@ def _sentence(text: str) -> str:
 def _invalid(error: dict) -> ApiError:
     """One of FastAPI's 422 errors. A batch's bad text is at loc ["body", "texts", i]: keep i, and drop the
     "texts[i]: " that names it in the sentence (the UI names the row instead)."""
-    loc, message = error.get("loc") or [], str(error["msg"])
-    index = loc[2] if len(loc) == 3 and loc[:2] == ["body", "texts"] and isinstance(loc[2], int) else None
+    loc, message = error.get("loc"), str(error["msg"])
+    index = loc[2] if isinstance(loc, list) and len(loc) == 3 and loc[:2] == ["body", "texts"] \
+        and type(loc[2]) is int else None  # not a bool
     if index is not None:
         message = message.removeprefix(f"texts[{index}]: ")
     return ApiError(_sentence(message), index)

@@ -158,3 +158,15 @@ def test_a_bad_api_timeout_is_one_sentence(monkeypatch, value):
         Client.from_env()
     monkeypatch.setenv("API_TIMEOUT", "2.5")
     assert Client.from_env().timeout == 2.5
+
+
+@pytest.mark.parametrize("detail, said, indexes", [
+    ([{"loc": 5, "msg": "n"}], "N", [None]),  # a loc that is not a list: no row to name
+    ([{"loc": {"a": 1}, "msg": "n"}, {"loc": ["body", "texts", 3], "msg": "texts[3]: bad"}], "N", [None, 3]),
+    (["x", {"loc": ["body", "texts", True], "msg": "m"}], "M", [None]),  # a bool is no index
+    ([{"loc": ["body"]}], "The API answered with status 422; see its log.", [None]),
+])
+def test_a_malformed_422_from_another_server_is_still_one_sentence(detail, said, indexes):
+    """What a server that is not tweetops' (or a proxy) may answer: read as far as it makes sense, never a crash."""
+    refused = Client("http://127.0.0.1:9")._problem(422, {"detail": detail})
+    assert str(refused) == said and [e.index for e in refused.each()] == indexes
