@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import unprivileged
 from tweetops.errors import TweetopsError
 from tweetops.monitoring import traffic
 from tweetops.monitoring.traffic import from_file, from_history
@@ -97,3 +101,50 @@ def test_traffic_from_s3_and_http_is_downloaded_and_read_like_a_local_file(
     with pytest.raises(TweetopsError, match=f"S3 refused s3://{s3_bucket}/missing.jsonl"):
         from_file(f"s3://{s3_bucket}/missing.jsonl", 300)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+FROM_FILE = ("import resource, sys\n"
+             "from tweetops.errors import TweetopsError\n"
+             "from tweetops.monitoring.traffic import from_file\n"
+             "if len(sys.argv) > 2:\n"
+             "    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))\n"
+             "try:\n"
+             "    print(from_file(sys.argv[1], 300).accounting())\n"
+             "except TweetopsError as exc:\n"
+             "    print(exc)\n")
+
+
+def test_traffic_that_cannot_be_read_or_downloaded_is_one_sentence(tmp_path, s3_server, s3_bucket, http_folder):
+    """A file this user may not read (was a PermissionError traceback), and a download that fills its disk
+    (a file-size limit here, as a full TMPDIR: it said "cannot reach S3 ... (OSError)")."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, **s3_server.env(), "TMPDIR": str(scratch)}
+    secret = tmp_path / "secret.csv"
+    secret.write_text("text\nhello\n")
+    secret.chmod(0)
+    said = subprocess.run([*unprivileged(), sys.executable, "-c", FROM_FILE, str(secret)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert said.stdout == f"traffic file {secret} is not readable (permission denied); check --input and who may " \
+                          "read it.\n", said.stderr
+    folder, base = http_folder
+    lines = "".join(json.dumps({"text": f"tweet number {i}"}) + "\n" for i in range(20_000))
+    (folder / "big.jsonl").write_text(lines)
+    s3_server.client().put_object(Bucket=s3_bucket, Key="big.jsonl", Body=lines.encode())
+    for uri in (base + "big.jsonl", f"s3://{s3_bucket}/big.jsonl"):
+        said = subprocess.run([sys.executable, "-c", FROM_FILE, uri, "100000"], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert said.stdout == f"no room to download {uri} into {scratch} (file too large); free space there or " \
+                              "set TMPDIR to a larger disk.\n", said.stderr
+    assert list(scratch.iterdir()) == []  # no download left behind
+
+
+def test_the_number_check_weighs_the_whole_column_and_max_rows_may_be_any_size(tmp_path):
+    """Newest rows of numbers after many texts: the texts judged are tweets, so no refusal (the check counted
+    only the newest max_rows cells); and a --max-rows past what a deque takes was an OverflowError."""
+    path = tmp_path / "late_ids.jsonl"
+    path.write_text("".join(json.dumps({"text": f"tweet {i}"}) + "\n" for i in range(600))
+                    + "".join(json.dumps({"text": 100_000 + i}) + "\n" for i in range(300)))
+    window = from_file(str(path), 400)
+    assert window.texts == [f"tweet {i}" for i in range(200, 600)] and window.skipped == 300
+    assert len(from_file(str(path), 2**63).texts) == 600

@@ -6,12 +6,16 @@ becomes one TweetopsError sentence that names the URI.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from tweetops.errors import TweetopsError
-from tweetops.io.files import atomic_path
+from tweetops.errors import NO_ROOM, TweetopsError
+from tweetops.io.files import atomic_path, scratch_folder
 from tweetops.settings import environment
+
+HEAD_CODES = {"404": "NoSuchKey or NoSuchBucket", "403": "AccessDenied", "400": "BadRequest"}
 
 
 def scheme_of(uri: str) -> str:
@@ -60,6 +64,7 @@ def _s3_error(uri: str, exc: Exception) -> TweetopsError:
                              "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role.")
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "error")
+        code = HEAD_CODES.get(code, code)  # a HEAD (download_file's first request) answers a bare status
         return TweetopsError(f"S3 refused {uri} ({code}); check the bucket, key and credentials.")
     return TweetopsError(f"cannot reach S3 for {uri} ({type(exc).__name__}); check the endpoint URL and network.")
 
@@ -122,20 +127,40 @@ def _http_get(uri: str, timeout: float, stream: bool = False):
     return response
 
 
-def local_input(uri: str, scratch: Path, role: str, *, root: Path | None = None, endpoint_url: str | None = None,
-                timeout: float = 30.0) -> Path:
-    """A local file of `uri`'s content, to read as a stream: the file itself, or a download into `scratch`
-    (written as it arrives, never held in memory). `role` names it in the sentence when it is not there."""
+@contextlib.contextmanager
+def local_input(uri: str, role: str, *, root: Path | None = None, endpoint_url: str | None = None,
+                timeout: float = 30.0):
+    """A local file of `uri`'s content, to read as a stream while the block runs: the file itself, or a
+    download into a scratch folder (written as it arrives, never held in memory; removed after the block).
+    `role` names it in the sentence when it is not there or not readable."""
     scheme = scheme_of(uri)
     if scheme in ("local", "file"):
         path = local_path(uri, root)
         if not path.is_file():
             raise TweetopsError(f"{role} {path} does not exist or is not a file; check --input.")
-        return path
-    path = scratch / "input"
-    if scheme == "s3":
+        try:
+            open(path, "rb").close()
+        except OSError as exc:  # a file this user may not read
+            raise TweetopsError(f"{role} {path} is not readable ({os.strerror(exc.errno).lower()}); check --input "
+                                "and who may read it.") from None
+        yield path
+        return
+    with scratch_folder("tweetops-download-") as scratch:
+        path = scratch / "input"
+        try:
+            _download(uri, path, endpoint_url, timeout)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                raise
+            raise TweetopsError(f"no room to download {uri} into {scratch.parent} ({os.strerror(exc.errno).lower()});"
+                                " free space there or set TMPDIR to a larger disk.") from None
+        yield path
+
+
+def _download(uri: str, path: Path, endpoint_url: str | None, timeout: float) -> None:
+    if scheme_of(uri) == "s3":
         download_file(uri, path, endpoint_url=endpoint_url, timeout=timeout)
-        return path
+        return
     import requests
 
     with _http_get(uri, timeout, stream=True) as response, open(path, "wb") as handle:
@@ -144,7 +169,6 @@ def local_input(uri: str, scratch: Path, role: str, *, root: Path | None = None,
                 handle.write(block)
         except requests.RequestException as exc:
             raise TweetopsError(f"cannot download {uri} ({type(exc).__name__}); check the URL and network.")
-    return path
 
 
 def download_file(uri: str, path: Path, *, endpoint_url: str | None = None, timeout: float = 30.0) -> None:
@@ -152,6 +176,10 @@ def download_file(uri: str, path: Path, *, endpoint_url: str | None = None, time
     bucket, key = split_s3(uri)
     try:
         s3_client(endpoint_url, timeout).download_file(bucket, key, str(path))
+    except OSError as exc:
+        if exc.errno in NO_ROOM:  # the local disk, not S3: the caller says so
+            raise
+        raise _s3_error(uri, exc) from exc
     except Exception as exc:
         raise _s3_error(uri, exc) from exc
 

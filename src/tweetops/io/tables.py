@@ -551,7 +551,7 @@ class ParquetReader(Reader):
         # Each batch on its own: one may hold a binary column read as text, the next the same column left as bytes.
         frames = [batch.to_pandas() for batch in batches] or [self.schema.empty_table().to_pandas()]
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        self.refuse_unreadable(len(frame), *_failures(errors))
+        self.refuse_unreadable(len(frame), 0, None)  # a row is always read: a cell not UTF-8 is repaired, flagged
         return _with_row_columns(frame, range(1, len(frame) + 1), errors, self.name)
 
 

@@ -6,6 +6,7 @@ reference and the current window are seen through the same model, whichever vers
 from __future__ import annotations
 
 import datetime
+import sys
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +16,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from tweetops.errors import TweetopsError
-from tweetops.io.files import scratch_folder
 from tweetops.io.storage import local_input
 from tweetops.io.tables import detect_format, open_table
 from tweetops.model.normalizer import BLANK
 from tweetops.serving.history import make_engine, predictions
-from tweetops.serving.inference import refuse_a_number_column
+from tweetops.serving.inference import is_number, refuse_a_number_column
 
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 65_536  # as the whole-table read's Parquet batches: a binary column is judged text or bytes per chunk
 
 
 @dataclass
@@ -98,12 +98,11 @@ def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: s
     """Texts from a file (a path, file://, https:// or s3://, downloaded first) in any format tweetops.io.tables
     reads: the newest `max_rows` usable cells of `text_column` (files grow at the end). Read as a stream, keeping
     only those: the whole table in memory took about 20 times the file's size."""
-    with scratch_folder("tweetops-traffic-") as scratch:
-        source = local_input(uri, scratch, "traffic file", root=root, endpoint_url=endpoint_url)
+    with local_input(uri, "traffic file", root=root, endpoint_url=endpoint_url) as source:
         reader = open_table(source, detect_format(uri, source=source), uri)
         reader.require(text_column)
-        usable, readable = deque(maxlen=max_rows), deque(maxlen=max_rows)  # the newest: what is judged
-        rows = unreadable = found = 0
+        usable = deque(maxlen=min(max_rows, sys.maxsize))  # the newest: what is judged
+        rows = unreadable = readable = numbers = found = 0
         first_error = None
         for chunk in reader.chunks(CHUNK_ROWS):
             rows += len(chunk)
@@ -112,11 +111,12 @@ def from_file(uri: str, max_rows: int, root: Path | None = None, endpoint_url: s
                     unreadable += 1
                     first_error = first_error or error
                 elif cell is not None:
-                    readable.append(cell)
+                    readable += 1
+                    numbers += is_number(cell)
                     if isinstance(cell, str) and cell.strip(BLANK):
                         usable.append(cell)
                         found += 1
     reader.refuse_unreadable(rows, unreadable, first_error)
-    refuse_a_number_column(list(readable), uri, text_column)
+    refuse_a_number_column(numbers, readable, uri, text_column)
     return Window(texts=list(usable), source=uri, skipped=rows - found, unreadable=unreadable,
                   left_out=found - len(usable))

@@ -26,8 +26,8 @@ from tweetops.io.files import atomic_path, cannot_write, scratch_folder
 from tweetops.io.tables import WRITABLE, at_line, detect_format, open_table, open_writer
 from tweetops.logs import Progress
 from tweetops.model import LABELS
-from tweetops.serving.inference import (InputError, Limits, Predictor, load_predictor, refuse_a_number_column,
-                                        validate_text)
+from tweetops.serving.inference import (InputError, Limits, Predictor, is_number, load_predictor,
+                                        refuse_a_number_column, validate_text)
 from tweetops.settings import environment
 
 log = logging.getLogger("tweetops.batch")
@@ -176,15 +176,15 @@ def run(input_uri: str, output_uri: str, *, text_column: str = "text", chunk_siz
     shard = shard or shard_from_env()
     target, out_fmt = output_target(output_uri, fmt, shard)
     _check_not_input(input_uri, target)
-    with scratch_folder(SCRATCH_PREFIX) as scratch, _local_output(target, scratch) as out_path:
-        path = storage.local_input(input_uri, scratch, "the input")
+    with scratch_folder(SCRATCH_PREFIX) as scratch, _local_output(target, scratch) as out_path, \
+            storage.local_input(input_uri, "the input") as path:
         fmt = detect_format(input_uri, source=path)
         reader = open_table(path, fmt, input_uri)
         reader.require(text_column)
         sample = next(reader.chunks(SAMPLED_ROWS), None)  # the file's first rows: is the column text at all?
         if sample is not None:
             cells = [t for t, error in zip(sample.column(text_column), sample.errors) if not error and t is not None]
-            refuse_a_number_column(cells, input_uri, text_column)
+            refuse_a_number_column(sum(map(is_number, cells)), len(cells), input_uri, text_column)
         total = reader.count()
         if not total:  # a job that predicts nothing has failed (an empty export, most likely): AWS Batch must see it
             raise TweetopsError(f"{input_uri} holds no rows, so there is nothing to predict; give batch-predict a "

@@ -28,7 +28,7 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 # Where the Docker image bakes its bundle: outside /opt/ml/model, which SageMaker mounts read-only.
 BAKED_MODEL_DIR = Path("/opt/tweetops/model")
 MAX_BATCH = 1000  # texts per /predict/batch request, and per model call (/invocations' bodies are bounded by size)
-MAX_PROBLEMS = 100  # bad items one 422 lists, then how many more
+MAX_PROBLEMS = 100  # bad items one 422 lists, then that there are more
 
 
 class InputError(TweetopsError, ValueError):
@@ -99,14 +99,19 @@ def validate_text(text, limit: int) -> str:
     return text
 
 
-def refuse_a_number_column(cells: list, where: str, column: str) -> None:
-    """One sentence when most readable cells of the texts' column are numbers: an id or a score column named as the
-    texts (or columns swapped) would be predicted, or judged for drift, as if it held tweets."""
-    numbers = sum(1 for c in cells if isinstance(c, str) and NUMBER_ONLY.fullmatch(c)
-                  or isinstance(c, (int, float)) and not isinstance(c, bool))
-    if numbers * 2 > len(cells):
+def is_number(cell) -> bool:
+    """Whether a cell of a texts' column holds a number (an id, a score) rather than a text."""
+    return (isinstance(cell, str) and NUMBER_ONLY.fullmatch(cell) is not None
+            or isinstance(cell, (int, float)) and not isinstance(cell, bool))
+
+
+def refuse_a_number_column(numbers: int, cells: int, where: str, column: str) -> None:
+    """One sentence when most (`numbers`) of the readable `cells` of the texts' column are numbers (is_number): an
+    id or a score column named as the texts (or columns swapped) would be predicted, or judged for drift, as if it
+    held tweets."""
+    if numbers * 2 > cells:
         raise TweetopsError(f"{where}'s column {column!r} holds numbers, not texts ({numbers:,} of the "
-                            f"{len(cells):,} cells read); pass --text-column naming the tweets' column.")
+                            f"{cells:,} cells read); pass --text-column naming the tweets' column.")
 
 
 def validate_batch(texts, limits: Limits, name: str = "texts", item=None, text_of=None) -> list[str]:
@@ -122,7 +127,7 @@ def validate_batch(texts, limits: Limits, name: str = "texts", item=None, text_o
     if limits.max_batch is not None and len(texts) > limits.max_batch:
         raise InputError(f"{name} has {len(texts):,} items; the limit is {limits.max_batch:,} per request, "
                          "so split it.")
-    valid, problems, more = [], [], 0
+    valid, problems = [], []
     for i, value in enumerate(texts):
         problem = text = text_of(value) if text_of else value
         if not isinstance(problem, InputError):
@@ -131,14 +136,11 @@ def validate_batch(texts, limits: Limits, name: str = "texts", item=None, text_o
                 continue
             except InputError as exc:
                 problem = exc
-        if len(problems) == MAX_PROBLEMS:  # counted only
-            more += 1
-        else:
-            problems.append(problem if isinstance(problem, NamedInputError) else
-                            InputError(f"{item(i)}: {problem}", loc=(i,)))
-    if more:
-        problems.append(InputError(f"and {more:,} more bad item{'s' * (more > 1)} in {name}; only the first "
-                                   f"{MAX_PROBLEMS} are listed."))
+        if len(problems) == MAX_PROBLEMS:  # not counted further: a hostile body may hold a million
+            problems.append(InputError(f"{name} has more bad items; only the first {MAX_PROBLEMS} are listed."))
+            break
+        problems.append(problem if isinstance(problem, NamedInputError) else
+                        InputError(f"{item(i)}: {problem}", loc=(i,)))
     if problems:
         raise InputErrors(problems)
     return valid

@@ -30,7 +30,7 @@ LINE_BODIES = {JSONLINES: ("jsonl", "send one string or {\"text\": ...} a line."
                CSV: ("csv", "send UTF-8 text, one text per record.")}
 
 
-# A bad record past the first MAX_PROBLEMS: validate_batch counts it, so one object stands for them all.
+# A bad record past the first MAX_PROBLEMS, which validate_batch lists no more of: one object stands for them all.
 UNLISTED = NamedInputError("a bad record past the first ones listed")
 
 
@@ -73,7 +73,7 @@ def _table_instances(body: bytes, fmt: str, hint: str) -> tuple[list, list[int]]
         for row, error, record in zip(chunk.rows, chunk.errors, chunk.native):
             if error or "text" not in record:
                 bad += 1
-                if bad > MAX_PROBLEMS:  # past what a 422 lists: counted, not spelled out
+                if bad > MAX_PROBLEMS:  # past what a 422 lists: not spelled out
                     problem = UNLISTED
                 elif error:
                     fix = "every line is a record, so remove it or put a text on it." if error == BLANK_LINE else hint
