@@ -27,6 +27,7 @@ from ui.wording import (SCORE_MEANING, SCORE_NAME, comparison_sentences, model_n
                         status_label, version_label)
 
 LABELS = ("negative", "neutral", "positive")
+REFUSALS_SHOWN = 10  # a file's refused rows named in the page, each with the API's sentence
 TIME_RANGES = {"Last hour": datetime.timedelta(hours=1), "Last 24 hours": datetime.timedelta(days=1),
                "Last 7 days": datetime.timedelta(days=7), "Last 30 days": datetime.timedelta(days=30),
                "All time": None, "Custom dates": None}
@@ -84,34 +85,46 @@ def file_page() -> None:
         _show_file_results(upload.name, *stored[1:])
 
 
-def _classify(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, list[int]]:
+def _classify(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, list[int], list[str]]:
+    """(the results table, the rows with no text, a sentence for each row the API refused)."""
     try:
         api = client()
     except ApiError as exc:
         st.error(str(exc))
-        return None, []
+        return None, [], []
     texts, rows, blank = texts_in(frame, column, api.text_rule())
     if not texts:
         st.error(f"The column {column} is blank in every row; pick the column holding the tweets.")
-        return None, blank
+        return None, blank, []
     bar = st.progress(0.0, text=f"Classifying {len(texts):,} texts…")
     try:
         result = api.predict_batch(
             texts, progress=lambda done, total: bar.progress(done / total, text=f"{done:,} of {total:,} texts"))
     except ApiError as exc:
         bar.empty()
-        st.error("\n\n".join(f"Row {rows[e.index]}: {e}" if e.index is not None else str(e) for e in exc.each()))
-        return None, blank
+        st.error(str(exc))
+        return None, blank, []
     bar.empty()
-    return results_table(frame, rows, result.predictions, result.model_version), blank
+    refused = [f"Row {rows[i]}: {sentence}" for i, sentence in sorted(result.refused)]
+    if not result.accepted:
+        st.error("\n\n".join(["The API refused every text; nothing was classified.", *refused[:REFUSALS_SHOWN]]))
+        return None, blank, refused
+    return results_table(frame, [rows[i] for i in result.accepted], result.predictions,
+                         result.model_version), blank, refused
 
 
-def _show_file_results(name: str, table: pd.DataFrame, blank: list[int]) -> None:
+def _show_file_results(name: str, table: pd.DataFrame, blank: list[int], refused: list[str]) -> None:
     if blank:
         shown = ", ".join(map(str, blank[:10])) + (" …" if len(blank) > 10 else "")
         several = len(blank) > 1
         st.info(f"{len(blank):,} row{'s' * several} had no text and {'were' if several else 'was'} not classified "
                 f"(row{'s' * several} {shown}).")
+    if refused:
+        several = len(refused) > 1
+        head = (f"{len(refused):,} row{'s' * several} the API refused {'were' if several else 'was'} not classified; "
+                f"fix {'them' if several else 'it'} and classify the file again:")
+        more = [f"… and {len(refused) - REFUSALS_SHOWN:,} more."] if len(refused) > REFUSALS_SHOWN else []
+        st.warning("\n\n".join([head, *refused[:REFUSALS_SHOWN], *more]))
     st.success(f"Classified {len(table):,} texts with the model of {version_label(table['model_version'].iat[0])}.")
     left, right = st.columns(2)
     left.altair_chart(charts.label_counts(table), width="stretch")

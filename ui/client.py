@@ -39,8 +39,13 @@ class ApiError(Exception):
 
 @dataclass
 class BatchResult:
+    """The predictions of the texts the API took (`accepted`: their positions in the texts sent, in order), and
+    the position and the API's sentence of each text it refused."""
+
     predictions: list[dict]
     model_version: str
+    accepted: list[int]
+    refused: list[tuple[int, str]]
 
 
 def chunks(texts: list[str], max_items: int = MAX_BATCH, max_bytes: int = MAX_CHUNK_BYTES) -> list[list[str]]:
@@ -146,22 +151,33 @@ class Client:
 
     def predict_batch(self, texts: list[str], progress: Callable[[int, int], None] | None = None,
                       max_items: int = MAX_BATCH, max_bytes: int = MAX_CHUNK_BYTES) -> BatchResult:
-        """Every text's prediction, in order, sent in chunks; progress(done, total) after each chunk."""
-        predictions, version = [], ""
+        """Every text's prediction, in order, sent in chunks; progress(done, total) after each chunk. A text the
+        API refuses (too long, holding a NUL) is set aside with its sentence and the rest of its chunk sent
+        again, so one bad row does not stop a file; any other refusal stops it (an ApiError)."""
+        predictions, accepted, refused, version, done = [], [], [], "", 0
         for chunk in chunks(texts, max_items, max_bytes):
-            start = len(predictions)
-            try:
-                body = self._call("POST", "/predict/batch", json={"texts": chunk})
-            except ApiError as exc:
-                for refusal in exc.each():
-                    if refusal.index is not None:  # the API counts from the chunk's first text
-                        refusal.index += start
-                raise
-            predictions.extend(body["predictions"])
-            version = body["model_version"]
+            positions = list(range(done, done + len(chunk)))
+            while positions:
+                try:
+                    body = self._call("POST", "/predict/batch", json={"texts": [texts[i] for i in positions]})
+                except ApiError as exc:
+                    # The API counts from the first text sent; a refusal that names none is the request's own (a
+                    # key, the API's limits), and stops the file.
+                    named = [e for e in exc.each() if e.index is not None and 0 <= e.index < len(positions)]
+                    if exc.index is None or not named:
+                        raise
+                    refused += [(positions[e.index], str(e)) for e in named]
+                    bad = {e.index for e in named}
+                    positions = [p for k, p in enumerate(positions) if k not in bad]
+                    continue
+                predictions += body["predictions"]
+                accepted += positions
+                version = body["model_version"]
+                break
+            done += len(chunk)
             if progress:
-                progress(len(predictions), len(texts))
-        return BatchResult(predictions, version)
+                progress(done, len(texts))
+        return BatchResult(predictions, version, accepted, refused)
 
     def predictions(self, label: str | None = None, since: str | None = None, until: str | None = None,
                     limit: int = 100, offset: int = 0) -> dict:

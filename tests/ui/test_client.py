@@ -52,23 +52,28 @@ def test_chunks_stay_under_the_apis_item_and_body_limits_so_long_texts_are_accep
         api.predict_batch(long_texts, max_bytes=10**8)  # all in one body
 
 
-def test_a_bad_text_in_a_later_chunk_is_named_by_its_position_in_the_whole_list(api, texts):
-    batch = texts[:1500]
-    batch[1234] = "x" * 1001
-    with pytest.raises(ApiError) as caught:
-        api.predict_batch(batch)
-    assert caught.value.index == 1234
-    assert str(caught.value) == "Text has 1,001 characters; the limit is 1,000."
-
-
-def test_every_bad_text_of_the_refused_chunk_is_named_by_its_position(api, texts):
+def test_a_refused_text_is_set_aside_by_its_position_and_the_rest_classified(api, texts):
+    """A text the API refuses, in a later chunk, is named by its position in the whole list with the API's sentence;
+    its chunk is sent again without it, so every other text gets the prediction it gets alone."""
     batch = texts[:1500]
     batch[1234], batch[1300] = "x" * 1001, "a\0b"
-    with pytest.raises(ApiError) as caught:
-        api.predict_batch(batch)
-    assert [(e.index, str(e)) for e in caught.value.each()] == [
-        (1234, "Text has 1,001 characters; the limit is 1,000."),
-        (1300, "Text has a NUL character (U+0000) at character 1; remove it.")]
+    result = api.predict_batch(batch)
+    assert result.refused == [(1234, "Text has 1,001 characters; the limit is 1,000."),
+                              (1300, "Text has a NUL character (U+0000) at character 1; remove it.")]
+    assert result.accepted == [i for i in range(1500) if i not in (1234, 1300)]
+    alone = api.predict_batch([batch[i] for i in result.accepted])
+    assert [p["label"] for p in result.predictions] == [p["label"] for p in alone.predictions]
+    assert alone.refused == [] and alone.accepted == list(range(1498))
+
+
+def test_more_refused_texts_than_one_answer_lists_are_all_set_aside(api, texts):
+    """The API lists at most 100 bad texts a request; the client sends the rest again until none is refused."""
+    batch = [text if i % 5 else text + "\0" for i, text in enumerate(texts[:600])]
+    result = api.predict_batch(batch)
+    assert [i for i, _ in result.refused] == list(range(0, 600, 5))
+    assert {sentence.split(" at character")[0] for _, sentence in result.refused} == {
+        "Text has a NUL character (U+0000)"}
+    assert result.accepted == [i for i in range(600) if i % 5] and len(result.predictions) == 480
 
 
 def test_a_text_over_the_limit_gets_the_apis_sentence(api):
