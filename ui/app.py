@@ -102,7 +102,7 @@ def _classify(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame | None, li
             texts, progress=lambda done, total: bar.progress(done / total, text=f"{done:,} of {total:,} texts"))
     except ApiError as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error("\n\n".join(map(str, exc.each())))  # a refusal of the request, each of its sentences
         return None, blank, []
     bar.empty()
     refused = [f"Row {rows[i]}: {sentence}" for i, sentence in sorted(result.refused)]

@@ -163,16 +163,20 @@ class Client:
                 except ApiError as exc:
                     # The API counts from the first text sent; a refusal that names none is the request's own (a
                     # key, the API's limits), and stops the file.
-                    named = [e for e in exc.each() if e.index is not None and 0 <= e.index < len(positions)]
-                    if exc.index is None or not named:
+                    named = {e.index: str(e) for e in reversed(exc.each())  # the first sentence of a text named twice
+                             if e.index is not None and 0 <= e.index < len(positions)}
+                    if not named:
                         raise
-                    refused += [(positions[e.index], str(e)) for e in named]
-                    bad = {e.index for e in named}
-                    positions = [p for k, p in enumerate(positions) if k not in bad]
+                    refused += [(positions[k], sentence) for k, sentence in sorted(named.items())]
+                    positions = [p for k, p in enumerate(positions) if k not in named]
                     continue
-                predictions += body["predictions"]
+                answered = body.get("predictions") if isinstance(body, dict) else None
+                if not isinstance(answered, list) or len(answered) != len(positions):
+                    raise ApiError(f"The server at {self.url} answered {len(positions):,} texts with something other "
+                                   "than one prediction each; check that API_URL points to the tweetops API.")
+                predictions += answered
                 accepted += positions
-                version = body["model_version"]
+                version = body.get("model_version", "")
                 break
             done += len(chunk)
             if progress:

@@ -2,10 +2,21 @@
 from __future__ import annotations
 
 import functools
+import json
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+
+def answer_json(handler: BaseHTTPRequestHandler, status: int, payload) -> None:
+    """Send `payload` as a JSON answer with `status` (the stand-in APIs' one way to answer)."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

@@ -18,6 +18,8 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from tests.servers.http import answer_json
+
 
 def affects(record: dict, name: str, version: str) -> bool:
     for affected in record.get("affected", []):
@@ -47,12 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
     api: OsvApi
 
     def _answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer_json(self, status, body)
 
     def do_POST(self):  # noqa: N802 (the standard library's name)
         if self.path != "/v1/query":

@@ -4,10 +4,13 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
 
+from tests.servers.http import answer_json
 from tests.servers.ports import free_port, wait_until
 from tests.ui.conftest import NON_ASCII_KEY
 from ui.client import MAX_BATCH, MAX_CHUNK_BYTES, ApiError, Client, chunks
@@ -175,3 +178,50 @@ def test_a_malformed_422_from_another_server_is_still_one_sentence(detail, said,
     """What a server that is not tweetops' (or a proxy) may answer: read as far as it makes sense, never a crash."""
     refused = Client("http://127.0.0.1:9")._problem(422, {"detail": detail})
     assert str(refused) == said and [e.index for e in refused.each()] == indexes
+
+
+class _Misbehaving(BaseHTTPRequestHandler):
+    """A stand-in for a server that is not tweetops' API, or a broken proxy: the real API cannot be made to answer
+    like this, so this one does (its answers are the class's `answers`, one per request, in order)."""
+
+    answers: list = []
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        answer_json(self, *self.answers.pop(0))
+
+    def log_message(self, *args):
+        pass
+
+
+def _refusal(i: int, msg: str = "bad") -> dict:
+    return {"loc": ["body", "texts", i], "msg": msg, "type": "value_error"}
+
+
+@pytest.mark.parametrize("answers, outcome", [
+    # a text named twice is one refused row, with the first sentence
+    ([(422, {"detail": [_refusal(1, "first"), _refusal(1, "second")]}),
+      (200, {"predictions": [{"label": "x"}] * 2, "model_version": "v"})], [(1, "First")]),
+    # a first item that names no text does not hide the ones that do
+    ([(422, {"detail": [{"loc": ["body", "texts"], "msg": "more"}, _refusal(2)]}),
+      (200, {"predictions": [{"label": "x"}] * 2, "model_version": "v"})], [(2, "Bad")]),
+    # one prediction too few, or no list at all: rows would get other rows' labels
+    ([(200, {"predictions": [{"label": "x"}] * 2, "model_version": "v"})], "one prediction each"),
+    ([(200, {"model_version": "v"})], "one prediction each"),
+    ([(200, [])], "one prediction each"),
+])
+def test_a_misbehaving_server_never_puts_a_label_on_the_wrong_row(answers, outcome):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Misbehaving)
+    _Misbehaving.answers = list(answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = Client(f"http://127.0.0.1:{server.server_address[1]}")
+        if isinstance(outcome, str):
+            with pytest.raises(ApiError, match=outcome):
+                api.predict_batch(["a", "b", "c"])
+        else:
+            result = api.predict_batch(["a", "b", "c"])
+            assert result.refused == outcome and len(result.accepted) == len(result.predictions) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
