@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ STREAMLIT = str(Path(sys.executable).parent / "streamlit")
 SCREENSHOTS = ROOT / "reports" / "ui"
 API_KEY = "ui-test-key"
 NON_ASCII_KEY = "clé-ключ-🔑"  # a second key the API accepts
+STATIC_TRIES = 3
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ZONE = "Asia/Tokyo"
 PAGE_TIMEOUT_MS = 90_000  # a bound on waiting for a condition, never a sleep
@@ -117,11 +119,30 @@ def browser():
         chromium.close()
 
 
+def _fetched_by_playwright(route) -> None:
+    """Fetch one of the UI's static files in Playwright's driver rather than in Chromium, retrying a failed try.
+
+    Chromium fails every request in flight with net::ERR_NETWORK_CHANGED when the machine's network changes (an
+    interface or address coming or going; seen in clean-clone CI runs, on the upload and the history pages), and
+    Streamlit's code is loaded in chunks whose failed import stays failed for the page's life. The driver's own
+    HTTP client does not watch the machine's network. The files come from the real Streamlit server, unchanged."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for attempt in range(STATIC_TRIES):
+        try:
+            return route.fulfill(response=route.fetch())
+        except PlaywrightError as exc:
+            if attempt == STATIC_TRIES - 1:
+                print(f"browser: {route.request.url} failed {STATIC_TRIES} times, last: {exc}", flush=True)
+                return route.abort()
+
+
 def _page(browser, **options):
     """A tab that keeps (in `page.failures`) and prints each request it could not load, with Chromium's reason,
     and each 5xx: pytest shows a failed test's output, and a recovered one can name them in its warning."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, **options)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.route(re.compile(r"^http://127\.0\.0\.1:\d+/static/"), _fetched_by_playwright)
     page = context.new_page()
     page.failures = []
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import csv
 import datetime
+import os
 import re
+import shutil
+import subprocess
+import threading
 import warnings
 
 from zoneinfo import ZoneInfo
@@ -306,3 +310,50 @@ def test_an_api_that_is_down_or_refuses_the_key_is_explained_in_the_page(page, s
     open_page(page, start_ui(api_server.url, "not-the-key") + "/model", "The model")
     expect(alert(page, "The API refused the request: the API key is not valid. Set TWEETOPS_API_KEY")).to_be_visible()
     expect(page.get_by_test_id("stMetric")).to_have_count(0)  # nothing is drawn from a refusal
+
+
+@pytest.fixture
+def network_changes():
+    """The machine's network changing while a test runs: a veth pair with an address added and removed every
+    0.1 s (what Docker does as containers come and go, and what a clean-clone CI machine did by itself). Chromium
+    fails every request in flight with net::ERR_NETWORK_CHANGED then. Needs root and iproute2."""
+    name = f"tw{os.getpid() % 10**6}"
+    tried = subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", f"{name}p"],
+                           capture_output=True, text=True) if shutil.which("ip") else None
+    if tried is None or tried.returncode != 0:
+        pytest.skip(f"cannot add a network interface here ({tried.stderr.strip() if tried else 'no ip command'})")
+    subprocess.run(["ip", "link", "del", name], capture_output=True)
+    stop, changes = threading.Event(), []
+
+    def churn():
+        while not stop.is_set():
+            for command in (["link", "add", name, "type", "veth", "peer", "name", f"{name}p"],
+                            ["addr", "add", "10.231.0.1/30", "dev", name], ["link", "set", name, "up"]):
+                subprocess.run(["ip", *command], capture_output=True)
+            stop.wait(0.1)
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+            changes.append(1)
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=churn, daemon=True)
+    thread.start()
+    yield changes
+    stop.set()
+    thread.join()
+
+
+def test_pages_load_whole_while_the_machines_network_changes(page, ui_url, tweets, tmp_path, network_changes):
+    """Every static file is fetched by Playwright's driver (tests/ui/conftest.py), which does not watch the machine's
+    network: without that, this churn failed Streamlit's code chunks with ERR_NETWORK_CHANGED."""
+    tweets.head(50).to_csv(tmp_path / "fifty.csv", index=False)
+    for _ in range(2):
+        open_page(page, ui_url + "/file", "Classify a file")
+        classify_all = page.get_by_role("button", name="Classify 50 rows")
+        upload(page, tmp_path / "fifty.csv", shows=classify_all)
+        classify_all.click()
+        expect(alert(page, "Classified 50 texts with the model of")).to_be_visible()
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(2)
+        open_page(page, ui_url + "/history", "Prediction history")
+        expect(page.get_by_test_id("stVegaLiteChart")).to_contain_text("Labels over time")
+    assert len(network_changes) > 10
+    assert not [f for f in page.failures if "ERR_NETWORK_CHANGED" in f], page.failures
