@@ -139,7 +139,7 @@ def _fetched_by_playwright(route) -> None:
 
 def _page(browser, **options):
     """A tab that keeps (in `page.failures`) and prints each request it could not load, with Chromium's reason,
-    and each 5xx: pytest shows a failed test's output, and a recovered one can name them in its warning."""
+    and each 5xx: pytest shows a failed test's output."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, **options)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     context.route(re.compile(r"^http://127\.0\.0\.1:\d+/static/"), _fetched_by_playwright)

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import threading
-import warnings
 
 from zoneinfo import ZoneInfo
 
@@ -25,10 +24,6 @@ from ui.wording import comparison_sentences, version_label
 
 LABELS = {"negative", "neutral", "positive"}
 MAIN = "[data-testid=stMain]"
-# Streamlit loads each kind of element's code when it is first drawn (Vite chunks). A chunk that fails to load (seen
-# in about one clean-clone CI run in four, never reproduced in place) leaves its element as Chromium's
-# "TypeError: Failed to fetch dynamically imported module: <chunk URL>" for the page's life.
-LOST_CHUNK = "Failed to fetch dynamically imported module"
 
 
 @pytest.fixture(scope="module")
@@ -86,27 +81,11 @@ def classify(page: Page, text: str) -> None:
 
 
 def upload(page: Page, path, shows: Locator) -> None:
-    """Upload a file and wait until the page `shows` what the upload leads to.
-
-    A page that could not load the code of an element the upload draws (LOST_CHUNK: both failures seen came right
-    after an upload) is reloaded and the file uploaded again, once, as a person would; a warning in the test
-    summary names what failed. A second failure fails the test. The cause, named by that warning in a clean-clone
-    CI run: every request in flight failed with net::ERR_NETWORK_CHANGED, which Chromium answers when the
-    machine's network changes (an interface or address added or removed). Starting and stopping 116 containers
-    or the test Docker daemon during 30 s of page fetches here failed none, so the change is the machine's own.
-    """
-    lost = page.get_by_text(LOST_CHUNK)
-    for attempt in range(2):
-        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
-        expect(shows.or_(lost).first).to_be_visible()
-        failed = lost.all_inner_texts()  # each names its chunk's URL
-        if not failed:
-            return
-        if attempt:
-            raise AssertionError(f"the page could not load Streamlit's code again after a reload: {failed}")
-        warnings.warn(f"reloaded {page.url}: after the upload it could not load Streamlit's code ({failed}); "
-                      f"requests that failed: {page.failures or 'none'}")
-        page.reload()
+    """Upload a file and wait until the page `shows` what the upload leads to. (Streamlit's code chunks that the
+    upload draws once failed to load here with net::ERR_NETWORK_CHANGED; tests/ui/conftest.py now fetches every
+    static file through Playwright's driver, see _fetched_by_playwright.)"""
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
+    expect(shows).to_be_visible()
 
 
 def alert(page: Page, text: str | re.Pattern):
